@@ -196,6 +196,14 @@ impl Headers {
         }
     }
 
+    /// The first line of `name`, for in-place edits (the top Via's received/rport).
+    pub fn first_mut(&mut self, name: &HeaderName) -> Option<&mut String> {
+        self.0
+            .iter_mut()
+            .find(|h| &h.name == name)
+            .map(|h| &mut h.value)
+    }
+
     pub fn remove(&mut self, name: &HeaderName) {
         self.0.retain(|h| &h.name != name);
     }
