@@ -1,0 +1,718 @@
+//! The UAS call flow end to end through the sans-IO endpoint, with a manual clock: every
+//! timer and retransmission is checked without sleeping.
+
+use sip_msg::{HeaderName, Message, Request, Response, SipHeaders};
+use sip_proto::sdp::{Codec, LocalMedia};
+use sip_proto::{
+    CallHandle, EndReason, Endpoint, EndpointConfig, Event, Flow, Transmit, Transport,
+};
+use std::time::Duration;
+use testkit::uac::Uac;
+use testkit::ManualClock;
+
+struct Harness {
+    ep: Endpoint,
+    clock: ManualClock,
+    flow: Flow,
+    uac: Uac,
+}
+
+fn media() -> LocalMedia {
+    LocalMedia {
+        addr: "127.0.0.1".parse().unwrap(),
+        port: 30000,
+        codecs: vec![Codec::Pcmu, Codec::Pcma],
+        telephone_event: true,
+        ptime: 20,
+    }
+}
+
+impl Harness {
+    fn new(cfg: EndpointConfig) -> Self {
+        let flow = Flow {
+            transport: Transport::Udp,
+            local: "127.0.0.1:5060".parse().unwrap(),
+            remote: "127.0.0.1:5070".parse().unwrap(),
+        };
+        Harness {
+            ep: Endpoint::new(cfg),
+            clock: ManualClock::default(),
+            flow,
+            uac: Uac::new("c1", flow.remote, flow.local),
+        }
+    }
+
+    fn tcp(mut self) -> Self {
+        self.flow.transport = Transport::Tcp;
+        self.uac = self.uac.tcp();
+        self
+    }
+
+    fn send(&mut self, data: &[u8]) -> Vec<Transmit> {
+        self.ep.handle_input(self.clock.now(), self.flow, data);
+        self.drain()
+    }
+
+    fn drain(&mut self) -> Vec<Transmit> {
+        std::iter::from_fn(|| self.ep.poll_transmit()).collect()
+    }
+
+    fn events(&mut self) -> Vec<Event> {
+        std::iter::from_fn(|| self.ep.poll_event()).collect()
+    }
+
+    /// Fire every timer due up to `by` from now, returning what was sent with its time.
+    fn run_for(&mut self, by: Duration) -> Vec<(Duration, Transmit)> {
+        let end = self.clock.now() + by;
+        let mut sent = Vec::new();
+        while let Some(at) = self.ep.poll_timeout() {
+            if at > end {
+                break;
+            }
+            self.clock.advance_to(at);
+            self.ep.handle_timeout(self.clock.now());
+            for t in self.drain() {
+                sent.push((self.clock.elapsed(), t));
+            }
+        }
+        self.clock.advance_to(end);
+        sent
+    }
+
+    /// INVITE, answer, return the 200 and the call handle.
+    fn answered_call(&mut self, extra: &[&str]) -> (CallHandle, Response) {
+        let inv = self.uac.invite(extra);
+        let out = self.send(&inv);
+        assert_eq!(status(&out[0]), 100);
+        let call = match self.events().pop() {
+            Some(Event::IncomingCall(c)) => c.call,
+            other => panic!("expected IncomingCall, got {other:?}"),
+        };
+        assert!(self.ep.answer(self.clock.now(), call, media()));
+        let out = self.drain();
+        let ok = resp(&out[0]);
+        assert_eq!(ok.status, 200);
+        self.uac.learn(&out[0].data);
+        (call, ok)
+    }
+
+    fn established(&mut self) -> CallHandle {
+        let (call, _) = self.answered_call(&[]);
+        let ack = self.uac.ack_2xx();
+        assert!(self.send(&ack).is_empty());
+        assert!(matches!(
+            self.events().as_slice(),
+            [Event::CallConfirmed { .. }]
+        ));
+        call
+    }
+}
+
+fn resp(t: &Transmit) -> Response {
+    Response::parse(&t.data)
+        .unwrap_or_else(|e| panic!("bad response {e}: {}", String::from_utf8_lossy(&t.data)))
+}
+
+fn status(t: &Transmit) -> u16 {
+    resp(t).status
+}
+
+fn req(t: &Transmit) -> Request {
+    match Message::parse(&t.data).unwrap() {
+        Message::Request(r) => r,
+        Message::Response(_) => panic!("expected request"),
+    }
+}
+
+fn quiet_config() -> EndpointConfig {
+    EndpointConfig {
+        session_expires: 0,
+        ..EndpointConfig::default()
+    }
+}
+
+#[test]
+fn rfc3261_13_3_1_basic_call_invite_100_200_ack_bye() {
+    let mut h = Harness::new(quiet_config());
+    let (_, ok) = h.answered_call(&[]);
+    assert!(ok.to_hdr().unwrap().tag().is_some());
+    assert!(ok.contact().is_some());
+    let body = String::from_utf8(ok.body.clone()).unwrap();
+    assert!(body.contains("m=audio 30000 RTP/AVP 0"), "{body}");
+    let ack = h.uac.ack_2xx();
+    h.send(&ack);
+    assert!(matches!(
+        h.events().as_slice(),
+        [Event::CallConfirmed {
+            negotiated: Some(_),
+            ..
+        }]
+    ));
+    let bye = h.uac.bye();
+    let out = h.send(&bye);
+    assert_eq!(status(&out[0]), 200);
+    assert!(matches!(
+        h.events().as_slice(),
+        [Event::CallEnded {
+            reason: EndReason::RemoteBye,
+            ..
+        }]
+    ));
+    // Everything is reclaimed once Timer J (64*T1) and Timer L have run.
+    h.run_for(Duration::from_secs(40));
+    let s = h.ep.stats();
+    assert_eq!(
+        (
+            s.calls,
+            s.dialogs,
+            s.server_transactions,
+            s.client_transactions
+        ),
+        (0, 0, 0, 0)
+    );
+}
+
+#[test]
+fn rfc3261_13_3_1_4_2xx_retransmitted_until_ack() {
+    let mut h = Harness::new(quiet_config());
+    h.answered_call(&[]);
+    let sent = h.run_for(Duration::from_millis(7600));
+    let times: Vec<u64> = sent.iter().map(|(t, _)| t.as_millis() as u64).collect();
+    assert_eq!(
+        times,
+        [500, 1500, 3500, 7500],
+        "T1, 2T1, 4T1, 8T1 capped at T2"
+    );
+    assert!(sent.iter().all(|(_, t)| status(t) == 200));
+    let ack = h.uac.ack_2xx();
+    h.send(&ack);
+    assert!(h
+        .run_for(Duration::from_secs(10))
+        .iter()
+        .all(|(_, t)| !t.data.starts_with(b"SIP/2.0 200")));
+}
+
+#[test]
+fn rfc3261_13_3_1_4_no_ack_in_64_t1_sends_bye() {
+    let mut h = Harness::new(quiet_config());
+    h.answered_call(&[]);
+    let sent = h.run_for(Duration::from_secs(33));
+    let byes: Vec<_> = sent
+        .iter()
+        .filter(|(_, t)| t.data.starts_with(b"BYE "))
+        .collect();
+    assert!(
+        byes.iter().all(|(_, t)| t.data == byes[0].1.data),
+        "one BYE (and its retransmissions)"
+    );
+    assert_eq!(byes[0].0, Duration::from_secs(32));
+    let bye = req(&byes[0].1);
+    assert!(bye.headers.get(&HeaderName::Reason).is_some());
+    assert!(matches!(
+        h.events().as_slice(),
+        [Event::CallEnded {
+            reason: EndReason::AckTimeout,
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn rfc3261_9_2_cancel_before_answer_gets_200_and_487() {
+    let mut h = Harness::new(quiet_config());
+    let inv = h.uac.invite(&[]);
+    h.send(&inv);
+    h.events();
+    let cancel = h.uac.cancel();
+    let out = h.send(&cancel);
+    let codes: Vec<u16> = out.iter().map(status).collect();
+    assert_eq!(codes, [200, 487]);
+    assert_eq!(
+        resp(&out[0]).cseq().unwrap().method,
+        sip_msg::Method::Cancel
+    );
+    assert!(matches!(
+        h.events().as_slice(),
+        [Event::CallEnded {
+            reason: EndReason::Cancelled,
+            ..
+        }]
+    ));
+    // 487 is retransmitted (Timer G) until the ACK, which is then absorbed.
+    let sent = h.run_for(Duration::from_millis(600));
+    assert_eq!(sent.len(), 1);
+    h.uac.learn(&out[1].data);
+    let ack = h.uac.ack_non_2xx();
+    assert!(h.send(&ack).is_empty());
+    assert!(h.run_for(Duration::from_secs(5)).is_empty());
+    h.run_for(Duration::from_secs(40));
+    assert_eq!(h.ep.stats().server_transactions, 0);
+}
+
+#[test]
+fn rfc3261_9_2_cancel_without_transaction_gets_481() {
+    let mut h = Harness::new(quiet_config());
+    h.uac.invite_branch = "z9hG4bK-nothing".into();
+    let cancel = h.uac.cancel();
+    let out = h.send(&cancel);
+    assert_eq!(status(&out[0]), 481);
+}
+
+#[test]
+fn rfc3261_11_options_outside_dialog_lists_capabilities() {
+    let mut h = Harness::new(quiet_config());
+    let opt = h.uac.options();
+    let out = h.send(&opt);
+    let r = resp(&out[0]);
+    assert_eq!(r.status, 200);
+    assert!(r
+        .headers
+        .get(&HeaderName::Allow)
+        .unwrap()
+        .contains("INVITE"));
+    assert_eq!(r.headers.get(&HeaderName::Accept), Some("application/sdp"));
+    assert_eq!(r.headers.get(&HeaderName::Supported), Some("timer"));
+    h.ep.set_draining(true);
+    let opt = h.uac.options();
+    let out = h.send(&opt);
+    assert_eq!(status(&out[0]), 503);
+}
+
+#[test]
+fn rfc3264_8_4_reinvite_hold_and_unhold() {
+    let mut h = Harness::new(quiet_config());
+    h.established();
+    for (offered, answered) in [
+        ("sendonly", "recvonly"),
+        ("inactive", "inactive"),
+        ("sendrecv", "sendrecv"),
+    ] {
+        let re = h.uac.reinvite(offered);
+        let out = h.send(&re);
+        let ok = resp(&out[0]);
+        assert_eq!(ok.status, 200);
+        let body = String::from_utf8(ok.body.clone()).unwrap();
+        assert!(
+            body.contains(&format!("a={answered}")),
+            "{offered} -> {body}"
+        );
+        let ack = h.uac.ack_2xx();
+        h.send(&ack);
+        let ev = h.events();
+        assert!(
+            matches!(ev.as_slice(), [Event::MediaUpdate { .. }]),
+            "{ev:?}"
+        );
+    }
+}
+
+#[test]
+fn rfc3311_update_refreshes_session_and_answers_offer() {
+    let mut h = Harness::new(quiet_config());
+    h.established();
+    let sdp = testkit::uac::sdp_offer("127.0.0.1", 40002, "sendonly");
+    let up = h.uac.in_dialog("UPDATE", Some(("application/sdp", &sdp)));
+    let out = h.send(&up);
+    let ok = resp(&out[0]);
+    assert_eq!(ok.status, 200);
+    assert!(String::from_utf8_lossy(&ok.body).contains("a=recvonly"));
+}
+
+#[test]
+fn rfc4028_9_uas_sets_session_expires_and_byes_when_uac_does_not_refresh() {
+    let mut h = Harness::new(EndpointConfig::default());
+    let (_, ok) = h.answered_call(&["Supported: timer", "Session-Expires: 90;refresher=uac"]);
+    assert_eq!(
+        ok.headers.get(&HeaderName::SessionExpires),
+        Some("90;refresher=uac")
+    );
+    assert!(ok.has_tag(&HeaderName::Require, "timer"));
+    let ack = h.uac.ack_2xx();
+    h.send(&ack);
+    h.events();
+    // BYE at 90 - min(32, 90/3) = 60 s.
+    let sent = h.run_for(Duration::from_secs(61));
+    let bye = sent
+        .iter()
+        .find(|(_, t)| t.data.starts_with(b"BYE "))
+        .expect("BYE sent");
+    assert_eq!(bye.0, Duration::from_secs(60));
+    assert!(matches!(
+        h.events().as_slice(),
+        [Event::CallEnded {
+            reason: EndReason::SessionExpired,
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn rfc4028_9_refresh_by_uac_resets_the_timer() {
+    let mut h = Harness::new(EndpointConfig::default());
+    h.answered_call(&["Supported: timer", "Session-Expires: 90;refresher=uac"]);
+    let ack = h.uac.ack_2xx();
+    h.send(&ack);
+    h.run_for(Duration::from_secs(45));
+    h.uac.extra_headers = vec![
+        "Supported: timer".into(),
+        "Session-Expires: 90;refresher=uac".into(),
+    ];
+    let up = h.uac.in_dialog("UPDATE", None);
+    let out = h.send(&up);
+    assert_eq!(status(&out[0]), 200);
+    let sent = h.run_for(Duration::from_secs(50));
+    assert!(
+        sent.iter().all(|(_, t)| !t.data.starts_with(b"BYE ")),
+        "refreshed: no BYE at 60 s"
+    );
+    let sent = h.run_for(Duration::from_secs(20));
+    assert!(
+        sent.iter().any(|(_, t)| t.data.starts_with(b"BYE ")),
+        "BYE 60 s after the refresh"
+    );
+}
+
+#[test]
+fn rfc4028_10_uas_refresher_sends_update_at_half_interval() {
+    let mut h = Harness::new(EndpointConfig::default());
+    h.answered_call(&[
+        "Supported: timer",
+        "Allow: INVITE, ACK, BYE, UPDATE",
+        "Session-Expires: 120;refresher=uas",
+    ]);
+    let ack = h.uac.ack_2xx();
+    h.send(&ack);
+    let sent = h.run_for(Duration::from_secs(61));
+    let (at, update) = sent
+        .iter()
+        .find(|(_, t)| t.data.starts_with(b"UPDATE "))
+        .expect("UPDATE sent");
+    assert_eq!(*at, Duration::from_secs(60));
+    let update = req(update);
+    assert_eq!(
+        update.headers.get(&HeaderName::SessionExpires),
+        Some("120;refresher=uas")
+    );
+    // The peer answers 200: the refresh is done and the next one is 60 s later.
+    let mut ok = Response::for_request(&update, 200, "OK");
+    ok.headers
+        .push(HeaderName::SessionExpires, "120;refresher=uas");
+    h.send(&ok.to_bytes());
+    let sent = h.run_for(Duration::from_secs(61));
+    let updates: Vec<_> = sent
+        .iter()
+        .filter(|(_, t)| t.data.starts_with(b"UPDATE "))
+        .collect();
+    assert_eq!(
+        updates[0].0,
+        Duration::from_secs(61 + 60),
+        "next refresh half an interval after the 200 (sent at 61 s)"
+    );
+    assert!(
+        updates.iter().all(|(_, t)| t.data == updates[0].1.data),
+        "one new UPDATE"
+    );
+}
+
+#[test]
+fn rfc4028_6_small_session_expires_gets_422() {
+    let mut h = Harness::new(EndpointConfig::default());
+    let inv = h.uac.invite(&["Supported: timer", "Session-Expires: 30"]);
+    let out = h.send(&inv);
+    let r = resp(&out[0]);
+    assert_eq!(r.status, 422);
+    assert_eq!(r.headers.get(&HeaderName::MinSe), Some("90"));
+}
+
+#[test]
+fn dtmf_relay_info_is_accepted() {
+    let mut h = Harness::new(quiet_config());
+    h.established();
+    let info = h.uac.in_dialog(
+        "INFO",
+        Some(("application/dtmf-relay", "Signal=5\r\nDuration=160\r\n")),
+    );
+    let out = h.send(&info);
+    assert_eq!(status(&out[0]), 200);
+    assert!(matches!(
+        h.events().as_slice(),
+        [Event::Dtmf {
+            digit: '5',
+            duration_ms: 160,
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn rfc3261_15_1_2_local_hangup_sends_bye_over_the_dialog() {
+    let mut h = Harness::new(quiet_config());
+    let call = h.established();
+    h.ep.hangup(h.clock.now(), call, "call limit");
+    let out = h.drain();
+    let bye = req(&out[0]);
+    assert_eq!(bye.method, sip_msg::Method::Bye);
+    assert_eq!(bye.to_hdr().unwrap().tag(), Some("ft-c1"));
+    assert_eq!(bye.uri.to_string(), "sip:caller@127.0.0.1:5070");
+    assert_eq!(out[0].flow.remote, h.flow.remote);
+    // BYE is retransmitted by Timer E until answered.
+    let sent = h.run_for(Duration::from_millis(600));
+    assert_eq!(sent.len(), 1);
+    let ok = Response::for_request(&bye, 200, "OK");
+    h.send(&ok.to_bytes());
+    assert!(h.run_for(Duration::from_secs(3)).is_empty());
+}
+
+#[test]
+fn rfc3261_12_2_2_lower_cseq_in_dialog_gets_500() {
+    let mut h = Harness::new(quiet_config());
+    h.established();
+    h.uac.cseq = 0;
+    let info = h.uac.in_dialog("INFO", None);
+    let out = h.send(&info);
+    assert_eq!(status(&out[0]), 500);
+}
+
+#[test]
+fn rfc3261_8_2_responses_a_trunk_expects() {
+    let cases: Vec<(&str, Box<dyn Fn(&mut Uac) -> Vec<u8>>, u16)> = vec![
+        (
+            "unknown method",
+            Box::new(|u: &mut Uac| u.request("FOO", None, 1, None, &[])),
+            501,
+        ),
+        (
+            "REGISTER",
+            Box::new(|u: &mut Uac| u.request("REGISTER", None, 1, None, &[])),
+            405,
+        ),
+        (
+            "BYE without dialog",
+            Box::new(|u: &mut Uac| {
+                u.to_tag = Some("nope".into());
+                u.bye()
+            }),
+            481,
+        ),
+        (
+            "Max-Forwards 0",
+            Box::new(|u: &mut Uac| {
+                let m = String::from_utf8(u.invite(&[])).unwrap();
+                m.replace("Max-Forwards: 70", "Max-Forwards: 0")
+                    .into_bytes()
+            }),
+            483,
+        ),
+        (
+            "Require unknown",
+            Box::new(|u: &mut Uac| u.invite(&["Require: 100rel, foo"])),
+            420,
+        ),
+        (
+            "tel: Request-URI",
+            Box::new(|u: &mut Uac| {
+                let m = String::from_utf8(u.invite(&[])).unwrap();
+                m.replacen(
+                    "INVITE sip:switchboard@127.0.0.1:5060",
+                    "INVITE tel:+15551234",
+                    1,
+                )
+                .into_bytes()
+            }),
+            416,
+        ),
+        (
+            "no common codec",
+            Box::new(|u: &mut Uac| {
+                let m = String::from_utf8(u.invite(&[])).unwrap();
+                let m = m.replace("RTP/AVP 0 8 101", "RTP/AVP 9 101").replace(
+                    "a=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n",
+                    "a=rtpmap:9 G722/8000\r\n\r\n",
+                );
+                let (head, body) = m.split_once("\r\n\r\n").unwrap();
+                let body = body.trim_end_matches("\r\n").to_string() + "\r\n";
+                let head = head
+                    .lines()
+                    .map(|l| {
+                        if l.starts_with("Content-Length") {
+                            format!("Content-Length: {}", body.len())
+                        } else {
+                            l.to_string()
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\r\n");
+                format!("{head}\r\n\r\n{body}").into_bytes()
+            }),
+            488,
+        ),
+        (
+            "bad version",
+            Box::new(|u: &mut Uac| {
+                let m = String::from_utf8(u.invite(&[])).unwrap();
+                m.replacen("SIP/2.0\r\n", "SIP/3.0\r\n", 1).into_bytes()
+            }),
+            505,
+        ),
+        (
+            "malformed",
+            Box::new(|u: &mut Uac| {
+                let m = String::from_utf8(u.options()).unwrap();
+                m.replace(
+                    "Contact: <sip:caller@127.0.0.1:5070>",
+                    "Contact: <sip:caller@127.0.0.1:5070",
+                )
+                .into_bytes()
+            }),
+            400,
+        ),
+        (
+            "unacceptable Accept",
+            Box::new(|u: &mut Uac| u.invite(&["Accept: text/nonsense"])),
+            406,
+        ),
+    ];
+    for (what, build, code) in cases {
+        let mut h = Harness::new(quiet_config());
+        let msg = build(&mut h.uac);
+        let out = h.send(&msg);
+        let r = resp(out.last().unwrap_or_else(|| panic!("{what}: no response")));
+        assert_eq!(r.status, code, "{what}: {} {}", r.status, r.reason);
+        assert!(
+            r.to_hdr().unwrap().tag().is_some(),
+            "{what}: To tag on every non-100 response"
+        );
+        if code == 501 || code == 405 {
+            assert!(r.headers.get(&HeaderName::Allow).is_some(), "{what}: Allow");
+        }
+        if code == 420 {
+            assert_eq!(r.headers.get(&HeaderName::Unsupported), Some("100rel, foo"));
+        }
+        if code == 400 {
+            assert!(
+                r.reason.contains("Contact"),
+                "reason names the problem: {}",
+                r.reason
+            );
+        }
+    }
+}
+
+#[test]
+fn rfc3261_8_2_2_2_merged_request_gets_482() {
+    let mut h = Harness::new(quiet_config());
+    let inv = h.uac.invite(&[]);
+    h.send(&inv);
+    // Same From tag, Call-ID and CSeq, different branch: a fork that came back.
+    let twin = String::from_utf8(inv)
+        .unwrap()
+        .replace(&h.uac.invite_branch, "z9hG4bK-fork")
+        .into_bytes();
+    let out = h.send(&twin);
+    assert_eq!(status(&out[0]), 482);
+}
+
+#[test]
+fn over_call_limit_gets_503_with_retry_after() {
+    let mut h = Harness::new(EndpointConfig {
+        max_calls: 1,
+        ..quiet_config()
+    });
+    h.established();
+    let mut second = Uac::new("c2", h.flow.remote, h.flow.local);
+    let out = h.send(&second.invite(&[]));
+    let r = resp(&out[0]);
+    assert_eq!(r.status, 503);
+    assert_eq!(r.headers.get(&HeaderName::RetryAfter), Some("5"));
+}
+
+#[test]
+fn rfc3581_4_rport_and_received_on_responses() {
+    let mut h = Harness::new(quiet_config());
+    // The UAC says it is at 10.0.0.9:5999 but the packet came from 127.0.0.1:5070 (NAT).
+    h.uac.local = "10.0.0.9:5999".parse().unwrap();
+    let opt = h.uac.options();
+    let out = h.send(&opt);
+    let via = resp(&out[0]).top_via().unwrap();
+    assert_eq!(via.received(), Some("127.0.0.1"));
+    assert_eq!(via.param("rport").unwrap().value.as_deref(), Some("5070"));
+    assert_eq!(
+        out[0].flow.remote, h.flow.remote,
+        "sent back to the source address and port"
+    );
+}
+
+#[test]
+fn rfc3261_18_3_tcp_requires_content_length() {
+    let mut h = Harness::new(quiet_config()).tcp();
+    let opt = String::from_utf8(h.uac.options())
+        .unwrap()
+        .replace("Content-Length: 0\r\n", "");
+    let out = h.send(opt.as_bytes());
+    assert_eq!(status(&out[0]), 400);
+    assert_eq!(out[0].flow, h.flow, "answered on the same connection");
+}
+
+#[test]
+fn rfc5626_4_4_1_crlf_keepalive_gets_pong_on_tcp_only() {
+    let mut h = Harness::new(quiet_config()).tcp();
+    let out = h.send(b"\r\n\r\n");
+    assert_eq!(out[0].data, b"\r\n");
+    let mut u = Harness::new(quiet_config());
+    assert!(u.send(b"\r\n\r\n").is_empty());
+}
+
+#[test]
+fn rfc3261_18_1_1_large_request_over_udp_goes_over_tcp() {
+    let mut h = Harness::new(quiet_config());
+    let routes: Vec<String> = (0..30)
+        .map(|i| format!("Record-Route: <sip:proxy{i}.long-name-to-make-it-big.example.com;lr>"))
+        .collect();
+    let refs: Vec<&str> = routes.iter().map(String::as_str).collect();
+    let (call, _) = h.answered_call(&refs);
+    let ack = h.uac.ack_2xx();
+    h.send(&ack);
+    h.ep.hangup(h.clock.now(), call, "done");
+    let out = h.drain();
+    assert!(out[0].data.len() > 1300);
+    assert_eq!(out[0].flow.transport, Transport::Tcp);
+    assert!(req(&out[0]).top_via().unwrap().transport == "TCP");
+}
+
+#[test]
+fn ten_thousand_calls_leave_nothing_behind() {
+    let mut h = Harness::new(quiet_config());
+    for i in 0..10_000 {
+        let mut u = Uac::new(&format!("load{i}"), h.flow.remote, h.flow.local);
+        let inv = u.invite(&[]);
+        h.send(&inv);
+        let call = match h.events().pop() {
+            Some(Event::IncomingCall(c)) => c.call,
+            other => panic!("{other:?}"),
+        };
+        h.ep.answer(h.clock.now(), call, media());
+        let out = h.drain();
+        u.learn(&out[0].data);
+        h.send(&u.ack_2xx());
+        h.send(&u.bye());
+        h.events();
+        h.clock.advance(Duration::from_millis(1));
+        h.ep.handle_timeout(h.clock.now());
+        h.drain();
+    }
+    let during = h.ep.stats();
+    assert_eq!(during.calls, 0);
+    assert!(during.server_transactions > 0);
+    h.run_for(Duration::from_secs(65));
+    let s = h.ep.stats();
+    assert_eq!(
+        (
+            s.calls,
+            s.dialogs,
+            s.server_transactions,
+            s.client_transactions,
+            s.scheduled_timers
+        ),
+        (0, 0, 0, 0, 0)
+    );
+}
