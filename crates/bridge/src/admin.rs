@@ -1,0 +1,58 @@
+//! Admin HTTP: liveness, readiness and live counts. (Metrics and call records come with the
+//! operations issue.)
+
+use crate::core::Snapshot;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use std::sync::{Arc, Mutex};
+
+pub fn router(snapshot: Arc<Mutex<Snapshot>>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/stats", get(stats))
+        .with_state(snapshot)
+}
+
+fn read(s: &Arc<Mutex<Snapshot>>) -> Snapshot {
+    s.lock().map(|g| *g).unwrap_or_default()
+}
+
+async fn readyz(State(s): State<Arc<Mutex<Snapshot>>>) -> impl IntoResponse {
+    if read(&s).draining {
+        (StatusCode::SERVICE_UNAVAILABLE, "draining\n")
+    } else {
+        (StatusCode::OK, "ready\n")
+    }
+}
+
+#[derive(serde::Serialize)]
+struct StatsBody {
+    #[serde(flatten)]
+    snapshot: Snapshot,
+    rss_bytes: u64,
+}
+
+async fn stats(State(s): State<Arc<Mutex<Snapshot>>>) -> impl IntoResponse {
+    Json(StatsBody {
+        snapshot: read(&s),
+        rss_bytes: rss_bytes(),
+    })
+}
+
+/// Resident set size from /proc (Linux); 0 elsewhere.
+pub fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
+}

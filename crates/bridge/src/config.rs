@@ -1,0 +1,46 @@
+//! Runtime settings of the bridge, filled by the `switchboard` binary.
+
+use sip_proto::sdp::Codec;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct BridgeConfig {
+    /// Each address listens on UDP and TCP.
+    pub sip_listen: Vec<SocketAddr>,
+    pub public_ip: Option<IpAddr>,
+    pub admin_listen: Option<SocketAddr>,
+    /// Concurrent calls before 503 (0 = unlimited).
+    pub max_calls: usize,
+    /// Hang up (BYE) calls older than this.
+    pub max_call_duration: Option<Duration>,
+    /// Ring (180) this long before answering; zero answers at once.
+    pub answer_delay: Duration,
+    /// SIP timer T1 (RFC 3261 17); T2 and T4 keep their RFC ratios to the default.
+    pub sip_t1: Duration,
+    pub rtp_ports: RangeInclusive<u16>,
+    pub codecs: Vec<Codec>,
+    /// Session-Expires we ask for (RFC 4028), 0 = only when the caller asks.
+    pub session_expires: u32,
+    /// On shutdown, how long active calls may continue before they get a BYE.
+    pub drain_timeout: Duration,
+}
+
+impl Default for BridgeConfig {
+    fn default() -> Self {
+        BridgeConfig {
+            sip_listen: vec![SocketAddr::from(([127, 0, 0, 1], 5060))],
+            public_ip: None,
+            admin_listen: Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
+            max_calls: 0,
+            max_call_duration: None,
+            answer_delay: Duration::ZERO,
+            sip_t1: Duration::from_millis(500),
+            rtp_ports: 20000..=29999,
+            codecs: vec![Codec::Pcmu, Codec::Pcma, Codec::Opus],
+            session_expires: 1800,
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+}

@@ -1,0 +1,350 @@
+//! The endpoint task: owns the sans-IO [`Endpoint`], feeds it from the transports and the
+//! clock, sends what it transmits and acts on its events (answer, hang up, release ports).
+
+use crate::config::BridgeConfig;
+use crate::ports::PortPool;
+use crate::transport::{tcp_connect, Inbound};
+use sip_proto::sdp::LocalMedia;
+use sip_proto::timer::Timers;
+use sip_proto::{CallHandle, Endpoint, EndpointConfig, Event, Flow, Stats, Transmit, Transport};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, info, warn};
+
+/// Live figures the admin API reads.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct Snapshot {
+    pub calls: usize,
+    pub dialogs: usize,
+    pub server_transactions: usize,
+    pub client_transactions: usize,
+    pub scheduled_timers: usize,
+    pub malformed: u64,
+    pub stray_responses: u64,
+    pub rtp_ports_in_use: usize,
+    pub calls_total: u64,
+    pub draining: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Action {
+    Answer,
+    Hangup,
+}
+
+struct ActiveCall {
+    port: Option<u16>,
+    flow: Flow,
+    call_id: String,
+}
+
+pub struct Core {
+    cfg: BridgeConfig,
+    ep: Endpoint,
+    udp: Vec<Arc<UdpSocket>>,
+    tcp: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
+    inbound_tx: mpsc::Sender<Inbound>,
+    ports: PortPool,
+    calls: HashMap<CallHandle, ActiveCall>,
+    actions: BinaryHeap<Reverse<(Instant, CallHandle, Action)>>,
+    snapshot: Arc<Mutex<Snapshot>>,
+    calls_total: u64,
+    draining_since: Option<Instant>,
+}
+
+/// Clock for the endpoint: tokio's, so `tokio::time::pause` drives it in tests.
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+impl Core {
+    pub fn new(
+        cfg: BridgeConfig,
+        udp: Vec<Arc<UdpSocket>>,
+        inbound_tx: mpsc::Sender<Inbound>,
+        snapshot: Arc<Mutex<Snapshot>>,
+    ) -> Self {
+        let mut seed = [0u8; 8];
+        // A fixed seed still gives unique tags within a process; only predictability suffers.
+        let _ = getrandom::fill(&mut seed);
+        let t1 = cfg.sip_t1;
+        let ep_cfg = EndpointConfig {
+            timers: Timers {
+                t1,
+                t2: t1 * 8,
+                t4: t1 * 10,
+            },
+            public_ip: cfg.public_ip,
+            max_calls: cfg.max_calls,
+            codecs: cfg.codecs.clone(),
+            session_expires: cfg.session_expires,
+            seed: u64::from_le_bytes(seed),
+            ..EndpointConfig::default()
+        };
+        Core {
+            ports: PortPool::new(cfg.rtp_ports.clone()),
+            cfg,
+            ep: Endpoint::new(ep_cfg),
+            udp,
+            tcp: HashMap::new(),
+            inbound_tx,
+            calls: HashMap::new(),
+            actions: BinaryHeap::new(),
+            snapshot,
+            calls_total: 0,
+            draining_since: None,
+        }
+    }
+
+    /// Run until `shutdown` turns true and the drain completes.
+    pub async fn run(
+        mut self,
+        mut inbound: mpsc::Receiver<Inbound>,
+        mut tcp_reg: mpsc::Receiver<(SocketAddr, mpsc::Sender<Vec<u8>>)>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        loop {
+            let deadline = [
+                self.ep.poll_timeout(),
+                self.actions.peek().map(|Reverse((at, _, _))| *at),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(tokio::time::Instant::from_std);
+            let sleep = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                Some((remote, sender)) = tcp_reg.recv() => {
+                    self.tcp.insert(remote, sender);
+                }
+                msg = inbound.recv() => {
+                    let Some(msg) = msg else { break };
+                    self.on_inbound(msg);
+                    // Take what is already queued before sending: fewer wakeups under load.
+                    for _ in 0..64 {
+                        match inbound.try_recv() {
+                            Ok(m) => self.on_inbound(m),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                _ = sleep => {
+                    let t = now();
+                    self.ep.handle_timeout(t);
+                    self.run_actions(t);
+                }
+                changed = shutdown.changed(), if self.draining_since.is_none() => {
+                    if changed.is_err() || *shutdown.borrow() {
+                        info!(active = self.calls.len(), "draining: new calls get 503");
+                        self.ep.set_draining(true);
+                        let t = now();
+                        self.draining_since = Some(t);
+                        let until = t + self.cfg.drain_timeout;
+                        let handles: Vec<CallHandle> = self.calls.keys().copied().collect();
+                        for h in handles {
+                            self.actions.push(Reverse((until, h, Action::Hangup)));
+                        }
+                    }
+                }
+            }
+            self.pump().await;
+            if let Some(since) = self.draining_since {
+                if self.calls.is_empty() && now() >= since {
+                    // Give final responses and BYE retransmissions a moment, then stop.
+                    self.linger(Duration::from_millis(500)).await;
+                    break;
+                }
+            }
+        }
+    }
+
+    async fn linger(&mut self, d: Duration) {
+        let end = now() + d;
+        while now() < end {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            self.ep.handle_timeout(now());
+            self.pump().await;
+        }
+    }
+
+    fn on_inbound(&mut self, msg: Inbound) {
+        match msg {
+            Inbound::Packet { flow, data } => self.ep.handle_input(now(), flow, &data),
+            Inbound::TcpClosed { remote } => {
+                self.tcp.remove(&remote);
+            }
+        }
+    }
+
+    fn run_actions(&mut self, t: Instant) {
+        while let Some(Reverse((at, h, action))) = self.actions.peek().copied() {
+            if at > t {
+                break;
+            }
+            self.actions.pop();
+            if !self.calls.contains_key(&h) {
+                continue;
+            }
+            match action {
+                Action::Answer => self.answer(t, h),
+                Action::Hangup => self.ep.hangup(t, h, "max call duration"),
+            }
+        }
+    }
+
+    fn answer(&mut self, t: Instant, h: CallHandle) {
+        let Some(call) = self.calls.get_mut(&h) else {
+            return;
+        };
+        let Some(port) = self.ports.allocate() else {
+            warn!(call_id = %call.call_id, "RTP port range exhausted");
+            self.ep.reject(t, h, 503, "Service Unavailable");
+            return;
+        };
+        call.port = Some(port);
+        let addr = self.cfg.public_ip.unwrap_or(call.flow.local.ip());
+        let media = LocalMedia {
+            addr,
+            port,
+            codecs: self.cfg.codecs.clone(),
+            telephone_event: true,
+            ptime: 20,
+        };
+        self.ep.answer(t, h, media);
+    }
+
+    async fn pump(&mut self) {
+        loop {
+            let mut progressed = false;
+            while let Some(tx) = self.ep.poll_transmit() {
+                progressed = true;
+                self.send(tx).await;
+            }
+            while let Some(ev) = self.ep.poll_event() {
+                progressed = true;
+                self.on_event(ev);
+            }
+            if !progressed {
+                break;
+            }
+        }
+        let s: Stats = self.ep.stats();
+        if let Ok(mut snap) = self.snapshot.lock() {
+            *snap = Snapshot {
+                calls: s.calls,
+                dialogs: s.dialogs,
+                server_transactions: s.server_transactions,
+                client_transactions: s.client_transactions,
+                scheduled_timers: s.scheduled_timers,
+                malformed: s.malformed,
+                stray_responses: s.stray_responses,
+                rtp_ports_in_use: self.ports.in_use(),
+                calls_total: self.calls_total,
+                draining: self.draining_since.is_some(),
+            };
+        }
+    }
+
+    fn on_event(&mut self, ev: Event) {
+        let t = now();
+        match ev {
+            Event::IncomingCall(c) => {
+                self.calls_total += 1;
+                info!(call_id = %c.call_id, from = %c.from, remote = %c.flow.remote, "incoming call");
+                self.calls.insert(
+                    c.call,
+                    ActiveCall {
+                        port: None,
+                        flow: c.flow,
+                        call_id: c.call_id,
+                    },
+                );
+                if self.cfg.answer_delay.is_zero() {
+                    self.answer(t, c.call);
+                } else {
+                    self.ep.ring(t, c.call);
+                    self.actions
+                        .push(Reverse((t + self.cfg.answer_delay, c.call, Action::Answer)));
+                }
+            }
+            Event::CallConfirmed { call, negotiated } => {
+                if let Some(c) = self.calls.get(&call) {
+                    info!(call_id = %c.call_id, codec = ?negotiated.map(|n| n.codec), "call established");
+                }
+                if let Some(d) = self.cfg.max_call_duration {
+                    self.actions.push(Reverse((t + d, call, Action::Hangup)));
+                }
+            }
+            Event::MediaUpdate { call, negotiated } => {
+                if let Some(c) = self.calls.get(&call) {
+                    info!(call_id = %c.call_id, direction = negotiated.remote_direction.as_str(), "media update");
+                }
+            }
+            Event::Dtmf {
+                call,
+                digit,
+                duration_ms,
+            } => {
+                if let Some(c) = self.calls.get(&call) {
+                    info!(call_id = %c.call_id, %digit, duration_ms, "dtmf (SIP INFO)");
+                }
+            }
+            Event::CallEnded { call, reason } => {
+                if let Some(c) = self.calls.remove(&call) {
+                    info!(call_id = %c.call_id, ?reason, "call ended");
+                    if let Some(p) = c.port {
+                        self.ports.release(p);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn send(&mut self, tx: Transmit) {
+        match tx.flow.transport {
+            Transport::Udp => {
+                let socket = self
+                    .udp
+                    .iter()
+                    .find(|s| s.local_addr().ok() == Some(tx.flow.local))
+                    .or_else(|| {
+                        self.udp.iter().find(|s| {
+                            s.local_addr()
+                                .is_ok_and(|a| a.is_ipv4() == tx.flow.remote.is_ipv4())
+                        })
+                    });
+                if let Some(s) = socket {
+                    if let Err(e) = s.send_to(&tx.data, tx.flow.remote).await {
+                        debug!(remote = %tx.flow.remote, error = %e, "udp send");
+                    }
+                }
+            }
+            Transport::Tcp => {
+                let remote = tx.flow.remote;
+                let sender = match self.tcp.get(&remote) {
+                    Some(s) if !s.is_closed() => s.clone(),
+                    _ => {
+                        let (out_tx, out_rx) = mpsc::channel(256);
+                        tokio::spawn(tcp_connect(remote, self.inbound_tx.clone(), out_rx));
+                        self.tcp.insert(remote, out_tx.clone());
+                        out_tx
+                    }
+                };
+                if sender.try_send(tx.data).is_err() {
+                    debug!(%remote, "tcp send queue full or closed");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! Switchboard's runtime: binds the SIP transports, runs the sans-IO endpoint in one task,
+//! answers calls, and serves the admin API. Entry point: [`Bridge::start`].
+
+pub mod admin;
+pub mod config;
+mod core;
+pub mod ports;
+mod transport;
+
+pub use crate::core::Snapshot;
+pub use config::BridgeConfig;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tracing::info;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BridgeError {
+    #[error("cannot bind SIP {transport} on {addr}: {source}")]
+    Bind {
+        transport: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot bind admin HTTP on {addr}: {source}")]
+    Admin {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A running bridge.
+pub struct Bridge {
+    /// Bound SIP addresses (UDP and TCP share each).
+    pub sip_addrs: Vec<SocketAddr>,
+    pub admin_addr: Option<SocketAddr>,
+    snapshot: Arc<Mutex<Snapshot>>,
+    shutdown: watch::Sender<bool>,
+    core: JoinHandle<()>,
+}
+
+impl Bridge {
+    /// Bind every socket, then start the tasks. Port 0 binds an ephemeral port (tests); UDP and
+    /// TCP then share the UDP port number.
+    pub async fn start(cfg: BridgeConfig) -> Result<Bridge, BridgeError> {
+        let (in_tx, in_rx) = mpsc::channel(8192);
+        let (reg_tx, reg_rx) = mpsc::channel(1024);
+        let mut udp = Vec::new();
+        let mut sip_addrs = Vec::new();
+        for addr in &cfg.sip_listen {
+            let socket = UdpSocket::bind(addr)
+                .await
+                .map_err(|source| BridgeError::Bind {
+                    transport: "UDP",
+                    addr: *addr,
+                    source,
+                })?;
+            let bound = socket.local_addr().map_err(|source| BridgeError::Bind {
+                transport: "UDP",
+                addr: *addr,
+                source,
+            })?;
+            let listener = TcpListener::bind(bound)
+                .await
+                .map_err(|source| BridgeError::Bind {
+                    transport: "TCP",
+                    addr: bound,
+                    source,
+                })?;
+            info!(%bound, "SIP listening on UDP and TCP");
+            let socket = Arc::new(socket);
+            tokio::spawn(transport::udp_reader(socket.clone(), in_tx.clone()));
+            tokio::spawn(transport::tcp_acceptor(
+                listener,
+                in_tx.clone(),
+                reg_tx.clone(),
+            ));
+            udp.push(socket);
+            sip_addrs.push(bound);
+        }
+        let snapshot = Arc::new(Mutex::new(Snapshot::default()));
+        let admin_addr = match cfg.admin_listen {
+            Some(addr) => {
+                let listener = TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| BridgeError::Admin { addr, source })?;
+                let bound = listener
+                    .local_addr()
+                    .map_err(|source| BridgeError::Admin { addr, source })?;
+                let app = admin::router(snapshot.clone());
+                tokio::spawn(async move {
+                    let _ = axum::serve(listener, app).await;
+                });
+                info!(%bound, "admin HTTP listening");
+                Some(bound)
+            }
+            None => None,
+        };
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let core = core::Core::new(cfg, udp, in_tx, snapshot.clone());
+        let core = tokio::spawn(core.run(in_rx, reg_rx, shutdown_rx));
+        Ok(Bridge {
+            sip_addrs,
+            admin_addr,
+            snapshot,
+            shutdown,
+            core,
+        })
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        self.snapshot.lock().map(|g| *g).unwrap_or_default()
+    }
+
+    /// Begin draining: new calls get 503; active ones end by themselves or at the drain timeout.
+    pub fn drain(&self) {
+        let _ = self.shutdown.send(true);
+    }
+
+    /// Wait until the endpoint task has stopped (after [`Bridge::drain`]).
+    pub async fn join(self) {
+        let _ = self.core.await;
+    }
+}

@@ -1,0 +1,172 @@
+//! UDP and TCP transports: one task per socket or connection (never per message), feeding
+//! frames to the endpoint task and writing what it sends.
+
+use sip_msg::{frame_stream, StreamFrame, MAX_HEADER_BYTES};
+use sip_proto::{Flow, Transport};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::mpsc;
+use tracing::{debug, warn};
+
+/// What transports tell the endpoint task.
+#[derive(Debug)]
+pub enum Inbound {
+    Packet { flow: Flow, data: Vec<u8> },
+    TcpClosed { remote: SocketAddr },
+}
+
+/// Largest UDP datagram (RFC 3261 18.1.1 allows up to 65,535 octets).
+const UDP_MAX: usize = 65_535;
+
+pub async fn udp_reader(socket: Arc<UdpSocket>, tx: mpsc::Sender<Inbound>) {
+    let local = match socket.local_addr() {
+        Ok(a) => a,
+        Err(e) => {
+            warn!(error = %e, "udp socket has no local address");
+            return;
+        }
+    };
+    let mut buf = vec![0u8; UDP_MAX];
+    loop {
+        match socket.recv_from(&mut buf).await {
+            Ok((n, remote)) => {
+                let flow = Flow {
+                    transport: Transport::Udp,
+                    local,
+                    remote,
+                };
+                if tx
+                    .send(Inbound::Packet {
+                        flow,
+                        data: buf[..n].to_vec(),
+                    })
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            // ICMP port unreachable surfaces as an error on some systems; keep serving.
+            Err(e) => debug!(error = %e, "udp recv"),
+        }
+    }
+}
+
+pub async fn tcp_acceptor(
+    listener: TcpListener,
+    tx: mpsc::Sender<Inbound>,
+    registry: mpsc::Sender<(SocketAddr, mpsc::Sender<Vec<u8>>)>,
+) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, remote)) => {
+                let (out_tx, out_rx) = mpsc::channel(256);
+                if registry.send((remote, out_tx)).await.is_err() {
+                    return;
+                }
+                tokio::spawn(connection(stream, remote, tx.clone(), out_rx));
+            }
+            Err(e) => {
+                warn!(error = %e, "tcp accept");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// Connect to `remote` for a request we send (no connection open), then serve it.
+pub async fn tcp_connect(
+    remote: SocketAddr,
+    tx: mpsc::Sender<Inbound>,
+    out_rx: mpsc::Receiver<Vec<u8>>,
+) {
+    match TcpStream::connect(remote).await {
+        Ok(stream) => connection(stream, remote, tx, out_rx).await,
+        Err(e) => {
+            warn!(%remote, error = %e, "tcp connect failed");
+            let _ = tx.send(Inbound::TcpClosed { remote }).await;
+        }
+    }
+}
+
+/// One TCP connection: frames by Content-Length (RFC 3261 18.3), answers keep-alives through
+/// the endpoint, closes when framing is lost.
+async fn connection(
+    stream: TcpStream,
+    remote: SocketAddr,
+    tx: mpsc::Sender<Inbound>,
+    mut out_rx: mpsc::Receiver<Vec<u8>>,
+) {
+    let _ = stream.set_nodelay(true);
+    let local = match stream.local_addr() {
+        Ok(a) => a,
+        Err(_) => return,
+    };
+    let (mut rd, mut wr) = stream.into_split();
+    let writer = tokio::spawn(async move {
+        while let Some(data) = out_rx.recv().await {
+            if wr.write_all(&data).await.is_err() {
+                break;
+            }
+        }
+    });
+    let flow = Flow {
+        transport: Transport::Tcp,
+        local,
+        remote,
+    };
+    let mut buf: Vec<u8> = Vec::with_capacity(4096);
+    let mut chunk = vec![0u8; 16 * 1024];
+    'read: loop {
+        let n = match rd.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        loop {
+            let crlf = buf
+                .iter()
+                .take_while(|b| matches!(b, b'\r' | b'\n'))
+                .count();
+            if crlf > 0 {
+                // RFC 5626 keep-alive: a double CRLF is a ping the endpoint answers.
+                if crlf >= 4
+                    && tx
+                        .send(Inbound::Packet {
+                            flow,
+                            data: b"\r\n\r\n".to_vec(),
+                        })
+                        .await
+                        .is_err()
+                {
+                    break 'read;
+                }
+                buf.drain(..crlf);
+            }
+            if buf.is_empty() {
+                break;
+            }
+            match frame_stream(&buf) {
+                Ok(StreamFrame::Complete(len)) => {
+                    let data: Vec<u8> = buf.drain(..len).collect();
+                    if tx.send(Inbound::Packet { flow, data }).await.is_err() {
+                        break 'read;
+                    }
+                }
+                Ok(StreamFrame::Incomplete) if buf.len() <= MAX_HEADER_BYTES * 2 => break,
+                _ => {
+                    // Framing is lost (bad or conflicting Content-Length): answer what we can, close.
+                    let data = std::mem::take(&mut buf);
+                    let _ = tx.send(Inbound::Packet { flow, data }).await;
+                    break 'read;
+                }
+            }
+        }
+    }
+    let _ = tx.send(Inbound::TcpClosed { remote }).await;
+    // Let queued responses go out before the write half closes.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    writer.abort();
+}

@@ -1,0 +1,204 @@
+//! `switchboard`: parse the command line, build the config, run the bridge.
+
+mod settings;
+
+use bridge::{Bridge, BridgeConfig};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// SIP contact-center bridge: answers trunk calls and hands callers between AI agents.
+#[derive(Parser)]
+#[command(name = "switchboard", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the bridge (SIP on UDP+TCP, admin HTTP).
+    Run(RunArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// TOML config file; flags and SWITCHBOARD_* variables override it.
+    #[arg(long, env = "SWITCHBOARD_CONFIG")]
+    config: Option<PathBuf>,
+    /// SIP listen address (UDP and TCP); repeat for several (IPv4 and IPv6). Default 127.0.0.1:5060.
+    #[arg(
+        long = "sip-listen",
+        env = "SWITCHBOARD_SIP_LISTEN",
+        value_delimiter = ','
+    )]
+    sip_listen: Vec<SocketAddr>,
+    /// Address to advertise in Via, Contact and SDP (behind NAT).
+    #[arg(long, env = "SWITCHBOARD_PUBLIC_IP")]
+    public_ip: Option<IpAddr>,
+    /// Admin HTTP address (/healthz, /readyz, /stats). Default 127.0.0.1:8080.
+    #[arg(long, env = "SWITCHBOARD_ADMIN_LISTEN")]
+    admin_listen: Option<SocketAddr>,
+    /// Concurrent calls before new INVITEs get 503 (0 = no limit).
+    #[arg(long, env = "SWITCHBOARD_MAX_CALLS")]
+    max_calls: Option<usize>,
+    /// Hang up (BYE) calls after this many seconds (0 = never).
+    #[arg(long, env = "SWITCHBOARD_MAX_CALL_DURATION")]
+    max_call_duration: Option<u64>,
+    /// Ring (180) this many milliseconds before answering.
+    #[arg(long, env = "SWITCHBOARD_ANSWER_DELAY_MS")]
+    answer_delay_ms: Option<u64>,
+    /// SIP timer T1 in milliseconds (RFC 3261; default 500). T2 = 8*T1, T4 = 10*T1.
+    #[arg(long, env = "SWITCHBOARD_SIP_T1_MS", value_parser = clap::value_parser!(u64).range(10..=10_000))]
+    sip_t1_ms: Option<u64>,
+    /// RTP port range LO-HI (even ports for RTP, +1 for RTCP).
+    #[arg(long, env = "SWITCHBOARD_RTP_PORTS")]
+    rtp_ports: Option<String>,
+    /// Session-Expires to ask of callers that support RFC 4028 timers (0 = off).
+    #[arg(long, env = "SWITCHBOARD_SESSION_EXPIRES")]
+    session_expires: Option<u32>,
+    /// Seconds active calls may continue after SIGTERM before they get a BYE.
+    #[arg(long, env = "SWITCHBOARD_DRAIN_TIMEOUT")]
+    drain_timeout: Option<u64>,
+    /// Log format.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_LOG_FORMAT",
+        value_enum,
+        default_value = "human"
+    )]
+    log_format: LogFormat,
+}
+
+fn build_config(args: &RunArgs) -> Result<BridgeConfig, settings::ConfigError> {
+    let mut cfg = BridgeConfig::default();
+    if let Some(path) = &args.config {
+        settings::load_file(&mut cfg, path)?;
+    }
+    if !args.sip_listen.is_empty() {
+        cfg.sip_listen = args.sip_listen.clone();
+    }
+    if args.public_ip.is_some() {
+        cfg.public_ip = args.public_ip;
+    }
+    if args.admin_listen.is_some() {
+        cfg.admin_listen = args.admin_listen;
+    }
+    if let Some(n) = args.max_calls {
+        cfg.max_calls = n;
+    }
+    if let Some(s) = args.max_call_duration {
+        cfg.max_call_duration = (s > 0).then(|| Duration::from_secs(s));
+    }
+    if let Some(ms) = args.answer_delay_ms {
+        cfg.answer_delay = Duration::from_millis(ms);
+    }
+    if let Some(ms) = args.sip_t1_ms {
+        cfg.sip_t1 = Duration::from_millis(ms);
+    }
+    if let Some(r) = &args.rtp_ports {
+        cfg.rtp_ports =
+            settings::parse_port_range(r).map_err(|message| settings::ConfigError::Flag {
+                field: "--rtp-ports",
+                message,
+            })?;
+    }
+    if let Some(se) = args.session_expires {
+        if se != 0 && se < 90 {
+            return Err(settings::ConfigError::Flag {
+                field: "--session-expires",
+                message: "0 (off) or at least 90 seconds (RFC 4028)".into(),
+            });
+        }
+        cfg.session_expires = se;
+    }
+    if let Some(s) = args.drain_timeout {
+        cfg.drain_timeout = Duration::from_secs(s);
+    }
+    Ok(cfg)
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn run(args: RunArgs) -> ExitCode {
+    let cfg = match build_config(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("switchboard: config error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let bridge = match Bridge::start(cfg).await {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("switchboard: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    tracing::info!(sip = ?bridge.sip_addrs, admin = ?bridge.admin_addr, "switchboard running; SIGINT/SIGTERM drains");
+    wait_for_signal().await;
+    tracing::info!("signal received: draining");
+    bridge.drain();
+    bridge.join().await;
+    ExitCode::SUCCESS
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run(args) => {
+            init_logging(args.log_format);
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("switchboard: cannot start runtime: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            rt.block_on(run(args))
+        }
+    }
+}

@@ -1,0 +1,224 @@
+//! Settings from the config file (TOML), overridden by flags and `SWITCHBOARD_*` variables.
+//! A bad file is reported with its path, line and field.
+
+use bridge::BridgeConfig;
+use serde::Deserialize;
+use sip_proto::sdp::Codec;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::path::Path;
+use std::time::Duration;
+use toml::Spanned;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: {message}")]
+    Invalid {
+        path: String,
+        line: usize,
+        message: String,
+    },
+    #[error("{field}: {message}")]
+    Flag {
+        field: &'static str,
+        message: String,
+    },
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(default)]
+    pub sip: SipSection,
+    #[serde(default)]
+    pub media: MediaSection,
+    #[serde(default)]
+    pub admin: AdminSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SipSection {
+    pub listen: Option<Vec<SocketAddr>>,
+    pub public_ip: Option<IpAddr>,
+    pub max_calls: Option<usize>,
+    pub max_call_duration_secs: Option<u64>,
+    pub answer_delay_ms: Option<u64>,
+    pub t1_ms: Option<Spanned<u64>>,
+    pub session_expires: Option<Spanned<u32>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaSection {
+    pub rtp_ports: Option<Spanned<String>>,
+    pub codecs: Option<Spanned<Vec<String>>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSection {
+    pub listen: Option<SocketAddr>,
+    pub drain_timeout_secs: Option<u64>,
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// Parse `text` (from `path`) into settings applied over `cfg`.
+pub fn apply_file(cfg: &mut BridgeConfig, path: &Path, text: &str) -> Result<(), ConfigError> {
+    let p = path.display().to_string();
+    let invalid = |offset: usize, message: String| ConfigError::Invalid {
+        path: p.clone(),
+        line: line_of(text, offset),
+        message,
+    };
+    let file: FileConfig = toml::from_str(text).map_err(|e| {
+        let offset = e.span().map(|s| s.start).unwrap_or(0);
+        invalid(offset, e.message().to_string())
+    })?;
+    if let Some(l) = file.sip.listen {
+        cfg.sip_listen = l;
+    }
+    if file.sip.public_ip.is_some() {
+        cfg.public_ip = file.sip.public_ip;
+    }
+    if let Some(n) = file.sip.max_calls {
+        cfg.max_calls = n;
+    }
+    if let Some(s) = file.sip.max_call_duration_secs {
+        cfg.max_call_duration = (s > 0).then(|| Duration::from_secs(s));
+    }
+    if let Some(ms) = file.sip.answer_delay_ms {
+        cfg.answer_delay = Duration::from_millis(ms);
+    }
+    if let Some(t1) = file.sip.t1_ms {
+        let v = *t1.get_ref();
+        if !(10..=10_000).contains(&v) {
+            return Err(invalid(
+                t1.span().start,
+                "sip.t1_ms: must be 10..=10000 milliseconds".into(),
+            ));
+        }
+        cfg.sip_t1 = Duration::from_millis(v);
+    }
+    if let Some(se) = file.sip.session_expires {
+        let v = *se.get_ref();
+        if v != 0 && v < 90 {
+            return Err(invalid(
+                se.span().start,
+                "sip.session_expires: 0 (off) or at least 90 seconds (RFC 4028)".into(),
+            ));
+        }
+        cfg.session_expires = v;
+    }
+    if let Some(r) = file.media.rtp_ports {
+        cfg.rtp_ports = parse_port_range(r.get_ref())
+            .map_err(|m| invalid(r.span().start, format!("media.rtp_ports: {m}")))?;
+    }
+    if let Some(c) = file.media.codecs {
+        cfg.codecs = parse_codecs(c.get_ref())
+            .map_err(|m| invalid(c.span().start, format!("media.codecs: {m}")))?;
+    }
+    if file.admin.listen.is_some() {
+        cfg.admin_listen = file.admin.listen;
+    }
+    if let Some(s) = file.admin.drain_timeout_secs {
+        cfg.drain_timeout = Duration::from_secs(s);
+    }
+    Ok(())
+}
+
+pub fn load_file(cfg: &mut BridgeConfig, path: &Path) -> Result<(), ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    apply_file(cfg, path, &text)
+}
+
+/// `LO-HI`, even-aligned pairs need at least one RTP/RTCP pair.
+pub fn parse_port_range(s: &str) -> Result<RangeInclusive<u16>, String> {
+    let (lo, hi) = s
+        .split_once('-')
+        .ok_or("expected LO-HI, e.g. 20000-29999")?;
+    let lo: u16 = lo
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad low port {lo:?}"))?;
+    let hi: u16 = hi
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad high port {hi:?}"))?;
+    if lo < 1024 || hi <= lo + 1 {
+        return Err("need 1024 <= LO and room for one even/odd pair below HI".into());
+    }
+    Ok(lo..=hi)
+}
+
+pub fn parse_codecs(names: &[String]) -> Result<Vec<Codec>, String> {
+    let mut out = Vec::new();
+    for n in names {
+        out.push(match n.to_ascii_lowercase().as_str() {
+            "pcmu" => Codec::Pcmu,
+            "pcma" => Codec::Pcma,
+            "opus" => Codec::Opus,
+            other => return Err(format!("unknown codec {other:?} (pcmu, pcma, opus)")),
+        });
+    }
+    if out.is_empty() {
+        return Err("at least one codec".into());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_file_line_and_field() {
+        let mut cfg = BridgeConfig::default();
+        let text = "[sip]\nmax_calls = 10\n\n[media]\nrtp_ports = \"30000\"\n";
+        let e = apply_file(&mut cfg, Path::new("sb.toml"), text)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("sb.toml:5: media.rtp_ports"), "{e}");
+        let e = apply_file(
+            &mut cfg,
+            Path::new("sb.toml"),
+            "[sip]\nmax_calls = 1\nlisten_typo = 3\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("sb.toml:3:") && e.contains("listen_typo"),
+            "{e}"
+        );
+        let e = apply_file(
+            &mut cfg,
+            Path::new("sb.toml"),
+            "[sip]\nsession_expires = 30\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("sb.toml:2: sip.session_expires"), "{e}");
+    }
+
+    #[test]
+    fn file_values_apply() {
+        let mut cfg = BridgeConfig::default();
+        let text = "[sip]\nlisten = [\"127.0.0.1:5070\", \"[::1]:5070\"]\nmax_calls = 7\n[media]\nrtp_ports = \"40000-40100\"\ncodecs = [\"PCMA\"]\n";
+        apply_file(&mut cfg, Path::new("x.toml"), text).unwrap();
+        assert_eq!(cfg.sip_listen.len(), 2);
+        assert_eq!(cfg.max_calls, 7);
+        assert_eq!(cfg.rtp_ports, 40000..=40100);
+        assert_eq!(cfg.codecs, vec![Codec::Pcma]);
+    }
+}
