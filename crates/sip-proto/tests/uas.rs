@@ -310,7 +310,7 @@ fn rfc3264_8_4_reinvite_hold_and_unhold() {
 fn rfc3311_update_refreshes_session_and_answers_offer() {
     let mut h = Harness::new(quiet_config());
     h.established();
-    let sdp = testkit::uac::sdp_offer("127.0.0.1", 40002, "sendonly");
+    let sdp = testkit::uac::sdp_offer([127, 0, 0, 1], 40002, "sendonly");
     let up = h.uac.in_dialog("UPDATE", Some(("application/sdp", &sdp)));
     let out = h.send(&up);
     let ok = resp(&out[0]);

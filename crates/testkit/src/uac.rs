@@ -5,9 +5,11 @@ use std::fmt::Write as _;
 use std::net::SocketAddr;
 
 /// A typical offer: PCMU, PCMA, telephone-event.
-pub fn sdp_offer(ip: &str, port: u16, direction: &str) -> String {
+pub fn sdp_offer(ip: impl Into<std::net::IpAddr>, port: u16, direction: &str) -> String {
+    let ip: std::net::IpAddr = ip.into();
+    let fam = if ip.is_ipv4() { "IP4" } else { "IP6" };
     format!(
-        "v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio {port} RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\na={direction}\r\n"
+        "v=0\r\no=- 1 1 IN {fam} {ip}\r\ns=-\r\nc=IN {fam} {ip}\r\nt=0 0\r\nm=audio {port} RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\na={direction}\r\n"
     )
 }
 
@@ -79,10 +81,13 @@ impl Uac {
             self.transport, self.local
         );
         let _ = write!(m, "Max-Forwards: 70\r\n");
+        let host = match self.local {
+            SocketAddr::V4(a) => a.ip().to_string(),
+            SocketAddr::V6(a) => format!("[{}]", a.ip()),
+        };
         let _ = write!(
             m,
-            "From: \"Caller\" <sip:caller@{}>;tag={}\r\n",
-            self.local.ip(),
+            "From: \"Caller\" <sip:caller@{host}>;tag={}\r\n",
             self.from_tag
         );
         let _ = write!(m, "To: <sip:switchboard@{}>{to_tag}\r\n", self.remote);
@@ -114,7 +119,7 @@ impl Uac {
         self.cseq += 1;
         self.invite_branch = self.branch();
         let b = self.invite_branch.clone();
-        let offer = sdp_offer(&self.local.ip().to_string(), 40000, "sendrecv");
+        let offer = sdp_offer(self.local.ip(), 40000, "sendrecv");
         self.request("INVITE", Some(&b), self.cseq, Some(&offer), extra)
     }
 
@@ -146,7 +151,7 @@ impl Uac {
         self.cseq += 1;
         self.invite_branch = self.branch();
         let b = self.invite_branch.clone();
-        let offer = sdp_offer(&self.local.ip().to_string(), 40000, direction);
+        let offer = sdp_offer(self.local.ip(), 40000, direction);
         self.request("INVITE", Some(&b), self.cseq, Some(&offer), &[])
     }
 
