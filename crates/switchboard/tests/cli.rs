@@ -1,0 +1,52 @@
+//! The binary's command line: help on every subcommand, config errors name file and line.
+
+use std::process::Command;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_switchboard"))
+}
+
+#[test]
+fn help_on_every_subcommand() {
+    for args in [
+        &["--help"][..],
+        &["run", "--help"][..],
+        &["help", "run"][..],
+    ] {
+        let out = bin().args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("Usage:"), "{args:?}: {text}");
+    }
+    let out = bin().args(["run", "--help"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--config",
+        "--sip-listen",
+        "--public-ip",
+        "--admin-listen",
+        "SWITCHBOARD_SIP_LISTEN",
+    ] {
+        assert!(text.contains(flag), "run --help mentions {flag}");
+    }
+}
+
+#[test]
+fn bad_config_names_file_line_and_field() {
+    let dir = std::env::temp_dir().join(format!("sb-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bad.toml");
+    std::fs::write(
+        &path,
+        "[sip]\nmax_calls = 5\n[media]\ncodecs = [\"g729\"]\n",
+    )
+    .unwrap();
+    let out = bin().args(["run", "--config"]).arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.toml:4: media.codecs"), "{err}");
+    let out = bin().args(["run", "--rtp-ports", "5"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--rtp-ports"));
+    let _ = std::fs::remove_dir_all(dir);
+}
