@@ -410,10 +410,12 @@ pub trait SipHeaders {
     fn cseq(&self) -> Option<CSeq> {
         CSeq::parse(self.headers().get(&HeaderName::CSeq)?).ok()
     }
-    fn from_hdr(&self) -> Option<NameAddr> {
+    // "From" is the SIP header's name, not a conversion.
+    #[allow(clippy::wrong_self_convention)]
+    fn from_header(&self) -> Option<NameAddr> {
         NameAddr::parse(self.headers().get(&HeaderName::From)?, "From").ok()
     }
-    fn to_hdr(&self) -> Option<NameAddr> {
+    fn to_header(&self) -> Option<NameAddr> {
         NameAddr::parse(self.headers().get(&HeaderName::To)?, "To").ok()
     }
     fn vias(&self) -> Vec<Via> {

@@ -52,8 +52,8 @@ fn header_err(data: &[u8], header: &str, rule_part: &str) {
 fn wsinv() {
     let r = req(vector!("wellformed", "wsinv"));
     assert_eq!(r.vias().len(), 3);
-    assert_eq!(r.from_hdr().unwrap().tag(), Some("98asjd8"));
-    assert_eq!(r.to_hdr().unwrap().tag(), Some("1918181833n"));
+    assert_eq!(r.from_header().unwrap().tag(), Some("98asjd8"));
+    assert_eq!(r.to_header().unwrap().tag(), Some("1918181833n"));
     assert_eq!(r.max_forwards(), Some(68));
     assert_eq!(r.cseq().unwrap().seq, 9);
     assert_eq!(r.body.len(), 150);
@@ -79,13 +79,13 @@ fn intmeth() {
         uri.user.as_deref(),
         Some("1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*")
     );
-    assert_eq!(r.from_hdr().unwrap().tag(), Some("_token~1'+`*%!-."));
+    assert_eq!(r.from_header().unwrap().tag(), Some("_token~1'+`*%!-."));
 }
 
 #[test]
 fn esc01() {
     let r = req(vector!("wellformed", "esc01"));
-    let to = r.to_hdr().unwrap();
+    let to = r.to_header().unwrap();
     assert_eq!(
         sip_msg::unescape(to.uri.as_sip().unwrap().user.as_deref().unwrap()),
         b"user"
@@ -97,7 +97,7 @@ fn esc01() {
 fn escnull() {
     let r = req(vector!("wellformed", "escnull"));
     assert_eq!(r.name_addrs(&HeaderName::Contact).len(), 2);
-    let to = r.to_hdr().unwrap();
+    let to = r.to_header().unwrap();
     assert_eq!(
         sip_msg::unescape(to.uri.as_sip().unwrap().user.as_deref().unwrap()),
         b"null-\0-null"
@@ -109,13 +109,16 @@ fn esc02() {
     let r = req(vector!("wellformed", "esc02"));
     assert_eq!(r.method.as_str(), "RE%47IST%45R");
     assert_eq!(r.name_addrs(&HeaderName::Contact).len(), 2);
-    assert_eq!(r.from_hdr().unwrap().display.as_deref(), Some("\"%Z%45\""));
+    assert_eq!(
+        r.from_header().unwrap().display.as_deref(),
+        Some("\"%Z%45\"")
+    );
 }
 
 #[test]
 fn lwsdisp() {
     let r = req(vector!("wellformed", "lwsdisp"));
-    assert_eq!(r.from_hdr().unwrap().display.as_deref(), Some("caller"));
+    assert_eq!(r.from_header().unwrap().display.as_deref(), Some("caller"));
 }
 
 #[test]
@@ -196,7 +199,7 @@ fn novelsc() {
 #[test]
 fn unksm2() {
     let r = req(vector!("wellformed", "unksm2"));
-    assert_eq!(r.to_hdr().unwrap().uri.scheme(), "isbn");
+    assert_eq!(r.to_header().unwrap().uri.scheme(), "isbn");
 }
 
 #[test]
@@ -273,7 +276,7 @@ fn sdp01() {
 fn inv2543() {
     let r = req(vector!("wellformed", "inv2543"));
     assert_eq!(r.top_via().unwrap().branch(), None);
-    assert_eq!(r.from_hdr().unwrap().tag(), None);
+    assert_eq!(r.from_header().unwrap().tag(), None);
     assert!(
         r.body.starts_with(b"v=0"),
         "no Content-Length: body is the rest of the datagram"

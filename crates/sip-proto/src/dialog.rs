@@ -33,7 +33,7 @@ pub struct Dialog {
 impl Dialog {
     /// Build the UAS side of a dialog from the INVITE (RFC 3261 12.1.1).
     pub fn from_invite(req: &Request, local_tag: String, flow: Flow) -> Option<Dialog> {
-        let from = req.from_hdr()?;
+        let from = req.from_header()?;
         let remote_tag = from.tag().unwrap_or("").to_string();
         let remote_target = req
             .contact()
@@ -194,8 +194,8 @@ mod tests {
             "127.0.0.9:5060".parse().unwrap(),
             "first route is the next hop"
         );
-        assert_eq!(bye.from_hdr().unwrap().tag(), Some("lt"));
-        assert_eq!(bye.to_hdr().unwrap().tag(), Some("ft"));
+        assert_eq!(bye.from_header().unwrap().tag(), Some("lt"));
+        assert_eq!(bye.to_header().unwrap().tag(), Some("ft"));
         assert_eq!(bye.cseq().unwrap().seq, 1);
         let (again, _) = d.request(Method::Bye);
         assert_eq!(again.cseq().unwrap().seq, 2, "local CSeq increments");

@@ -125,8 +125,8 @@ struct ServerEntry {
 }
 
 enum ClientTx {
-    Invite(InviteClient),
-    NonInvite(NonInviteClient),
+    Invite(Box<InviteClient>),
+    NonInvite(Box<NonInviteClient>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -498,7 +498,7 @@ impl Endpoint {
             self.on_cancel(now, &key, &req);
             return;
         }
-        let in_dialog = req.to_hdr().and_then(|t| t.tag().map(str::to_string));
+        let in_dialog = req.to_header().and_then(|t| t.tag().map(str::to_string));
         match in_dialog {
             Some(local_tag) => self.on_in_dialog(now, &key, req, local_tag),
             None => match req.method {
@@ -757,7 +757,7 @@ impl Endpoint {
             call_id: req.call_id().unwrap_or("").to_string(),
             local_tag,
             remote_tag: req
-                .from_hdr()
+                .from_header()
                 .and_then(|f| f.tag().map(str::to_string))
                 .unwrap_or_default(),
         };
@@ -927,11 +927,11 @@ impl Endpoint {
         let id = DialogId {
             call_id: req.call_id().unwrap_or("").to_string(),
             local_tag: req
-                .to_hdr()
+                .to_header()
                 .and_then(|t| t.tag().map(str::to_string))
                 .unwrap_or_default(),
             remote_tag: req
-                .from_hdr()
+                .from_header()
                 .and_then(|f| f.tag().map(str::to_string))
                 .unwrap_or_default(),
         };
@@ -1309,15 +1309,21 @@ impl Endpoint {
             }
         }
         let tx = if req.method == Method::Invite {
-            ClientTx::Invite(InviteClient::start(now, flow, req, &t, &mut self.out))
+            ClientTx::Invite(Box::new(InviteClient::start(
+                now,
+                flow,
+                req,
+                &t,
+                &mut self.out,
+            )))
         } else {
-            ClientTx::NonInvite(NonInviteClient::start(
+            ClientTx::NonInvite(Box::new(NonInviteClient::start(
                 now,
                 flow,
                 req.to_bytes(),
                 &t,
                 &mut self.out,
-            ))
+            )))
         };
         self.client_tx.insert(
             branch.clone(),
@@ -1386,7 +1392,7 @@ impl Endpoint {
     /// A response inside the call's dialog: our tag, Contact and Record-Route (12.1.1).
     fn dialog_response(&self, c: &Call, req: &Request, status: u16, reason: &str) -> Response {
         let mut r = Response::for_request(req, status, reason);
-        if req.to_hdr().is_some_and(|t| t.tag().is_none()) {
+        if req.to_header().is_some_and(|t| t.tag().is_none()) {
             r.headers.set(HeaderName::To, c.dialog.local_with_tag());
         }
         if (101..300).contains(&status) && matches!(req.method, Method::Invite | Method::Update) {
@@ -1593,7 +1599,7 @@ fn server_key(req: &Request) -> Option<ServerKey> {
         _ => format!(
             "2543:{}:{}:{}",
             req.call_id()?,
-            req.from_hdr()
+            req.from_header()
                 .and_then(|f| f.tag().map(str::to_string))
                 .unwrap_or_default(),
             req.cseq()?.seq
@@ -1607,11 +1613,12 @@ fn server_key(req: &Request) -> Option<ServerKey> {
 }
 
 fn merge_key(req: &Request) -> Option<MergeKey> {
-    if req.to_hdr()?.tag().is_some() || req.method == Method::Ack || req.method == Method::Cancel {
+    if req.to_header()?.tag().is_some() || req.method == Method::Ack || req.method == Method::Cancel
+    {
         return None;
     }
     Some(MergeKey {
-        from_tag: req.from_hdr()?.tag()?.to_string(),
+        from_tag: req.from_header()?.tag()?.to_string(),
         call_id: req.call_id()?.to_string(),
         cseq: req.cseq()?.seq,
     })

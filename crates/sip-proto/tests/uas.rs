@@ -135,7 +135,7 @@ fn quiet_config() -> EndpointConfig {
 fn rfc3261_13_3_1_basic_call_invite_100_200_ack_bye() {
     let mut h = Harness::new(quiet_config());
     let (_, ok) = h.answered_call(&[]);
-    assert!(ok.to_hdr().unwrap().tag().is_some());
+    assert!(ok.to_header().unwrap().tag().is_some());
     assert!(ok.contact().is_some());
     let body = String::from_utf8(ok.body.clone()).unwrap();
     assert!(body.contains("m=audio 30000 RTP/AVP 0"), "{body}");
@@ -452,7 +452,7 @@ fn rfc3261_15_1_2_local_hangup_sends_bye_over_the_dialog() {
     let out = h.drain();
     let bye = req(&out[0]);
     assert_eq!(bye.method, sip_msg::Method::Bye);
-    assert_eq!(bye.to_hdr().unwrap().tag(), Some("ft-c1"));
+    assert_eq!(bye.to_header().unwrap().tag(), Some("ft-c1"));
     assert_eq!(bye.uri.to_string(), "sip:caller@127.0.0.1:5070");
     assert_eq!(out[0].flow.remote, h.flow.remote);
     // BYE is retransmitted by Timer E until answered.
@@ -475,7 +475,8 @@ fn rfc3261_12_2_2_lower_cseq_in_dialog_gets_500() {
 
 #[test]
 fn rfc3261_8_2_responses_a_trunk_expects() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut Uac) -> Vec<u8>>, u16)> = vec![
+    type Build = Box<dyn Fn(&mut Uac) -> Vec<u8>>;
+    let cases: Vec<(&str, Build, u16)> = vec![
         (
             "unknown method",
             Box::new(|u: &mut Uac| u.request("FOO", None, 1, None, &[])),
@@ -579,7 +580,7 @@ fn rfc3261_8_2_responses_a_trunk_expects() {
         let r = resp(out.last().unwrap_or_else(|| panic!("{what}: no response")));
         assert_eq!(r.status, code, "{what}: {} {}", r.status, r.reason);
         assert!(
-            r.to_hdr().unwrap().tag().is_some(),
+            r.to_header().unwrap().tag().is_some(),
             "{what}: To tag on every non-100 response"
         );
         if code == 501 || code == 405 {

@@ -181,7 +181,7 @@ impl Uac {
     pub fn learn(&mut self, response: &[u8]) {
         if let Ok(r) = sip_msg::Response::parse(response) {
             use sip_msg::SipHeaders;
-            if let Some(tag) = r.to_hdr().and_then(|t| t.tag().map(str::to_string)) {
+            if let Some(tag) = r.to_header().and_then(|t| t.tag().map(str::to_string)) {
                 self.to_tag = Some(tag);
             }
         }

@@ -245,7 +245,7 @@ mod tests {
         assert_eq!(ack.method, Method::Ack);
         assert_eq!(ack.cseq().unwrap().seq, 7);
         assert_eq!(ack.top_via().unwrap().branch(), Some("z9hG4bKict1"));
-        assert_eq!(ack.to_hdr().unwrap().tag(), Some("r"));
+        assert_eq!(ack.to_header().unwrap().tag(), Some("r"));
         assert!(ack.headers.get(&HeaderName::Route).is_some());
         out.clear();
         assert!(tx.on_response(t0, response(491), &t, &mut out).is_none());
