@@ -314,16 +314,15 @@ impl Core {
     async fn send(&mut self, tx: Transmit) {
         match tx.flow.transport {
             Transport::Udp => {
-                let socket = self
-                    .udp
-                    .iter()
-                    .find(|s| s.local_addr().ok() == Some(tx.flow.local))
-                    .or_else(|| {
-                        self.udp.iter().find(|s| {
-                            s.local_addr()
-                                .is_ok_and(|a| a.is_ipv4() == tx.flow.remote.is_ipv4())
-                        })
-                    });
+                // The socket bound to this address (or to the wildcard on this port).
+                let local = tx.flow.local;
+                let socket = self.udp.iter().find(|s| {
+                    s.local_addr().is_ok_and(|a| {
+                        a.port() == local.port()
+                            && a.is_ipv4() == local.is_ipv4()
+                            && (a.ip() == local.ip() || a.ip().is_unspecified())
+                    })
+                });
                 if let Some(s) = socket {
                     if let Err(e) = s.send_to(&tx.data, tx.flow.remote).await {
                         debug!(remote = %tx.flow.remote, error = %e, "udp send");

@@ -3,7 +3,8 @@
 
 use sip_msg::{frame_stream, StreamFrame, MAX_HEADER_BYTES};
 use sip_proto::{Flow, Transport};
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
@@ -29,9 +30,27 @@ pub async fn udp_reader(socket: Arc<UdpSocket>, tx: mpsc::Sender<Inbound>) {
         }
     };
     let mut buf = vec![0u8; UDP_MAX];
+    // A socket bound to 0.0.0.0/:: does not say which of our addresses the peer used; the
+    // route towards the peer does, and Via/Contact/SDP must carry a real address.
+    let mut routed: HashMap<IpAddr, IpAddr> = HashMap::new();
     loop {
         match socket.recv_from(&mut buf).await {
             Ok((n, remote)) => {
+                let mut local = local;
+                if local.ip().is_unspecified() {
+                    let ip = match routed.get(&remote.ip()) {
+                        Some(ip) => *ip,
+                        None => {
+                            let ip = route_source(remote).await.unwrap_or(local.ip());
+                            if routed.len() > 4096 {
+                                routed.clear();
+                            }
+                            routed.insert(remote.ip(), ip);
+                            ip
+                        }
+                    };
+                    local.set_ip(ip);
+                }
                 let flow = Flow {
                     transport: Transport::Udp,
                     local,
@@ -52,6 +71,19 @@ pub async fn udp_reader(socket: Arc<UdpSocket>, tx: mpsc::Sender<Inbound>) {
             Err(e) => debug!(error = %e, "udp recv"),
         }
     }
+}
+
+/// Our source address towards `remote`, from the kernel's routing (a connected UDP socket
+/// sends nothing).
+async fn route_source(remote: SocketAddr) -> Option<IpAddr> {
+    let any: SocketAddr = if remote.is_ipv4() {
+        ([0, 0, 0, 0], 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let probe = UdpSocket::bind(any).await.ok()?;
+    probe.connect(remote).await.ok()?;
+    probe.local_addr().ok().map(|a| a.ip())
 }
 
 pub async fn tcp_acceptor(
