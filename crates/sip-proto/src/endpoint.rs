@@ -728,23 +728,28 @@ impl Endpoint {
         }
     }
 
+    /// RFC 3261 9.2: 481 without a matching INVITE transaction; otherwise 200, and 487 for the
+    /// INVITE if it has no final response yet (after one, CANCEL changes nothing).
     fn on_cancel(&mut self, now: Instant, key: &ServerKey, req: &Request) {
         let invite_key = ServerKey {
             method: "INVITE".into(),
             ..key.clone()
         };
-        let call = self.server_tx.get(&invite_key).and_then(|e| e.call);
+        let Some(entry) = self.server_tx.get(&invite_key) else {
+            let r = self.plain_response(req, 481, "Call/Transaction Does Not Exist");
+            self.respond(now, key, r);
+            return;
+        };
+        let call = entry.call;
+        let ok = self.plain_response(req, 200, "OK");
+        self.respond(now, key, ok);
         let Some(call) = call.filter(|h| {
             self.calls
                 .get(h)
                 .is_some_and(|c| c.state == CallState::Offered)
         }) else {
-            let r = self.plain_response(req, 481, "Call/Transaction Does Not Exist");
-            self.respond(now, key, r);
             return;
         };
-        let ok = self.plain_response(req, 200, "OK");
-        self.respond(now, key, ok);
         if let Some(c) = self.calls.get(&call) {
             let r = self.dialog_response(c, &c.invite, 487, "Request Terminated");
             self.respond(now, &invite_key, r);

@@ -250,6 +250,22 @@ fn rfc3261_9_2_cancel_before_answer_gets_200_and_487() {
 }
 
 #[test]
+fn rfc3261_9_2_cancel_after_the_200_gets_200_and_changes_nothing() {
+    let mut h = Harness::new(quiet_config());
+    h.answered_call(&[]);
+    let cancel = h.uac.cancel();
+    let out = h.send(&cancel);
+    assert_eq!(out.iter().map(status).collect::<Vec<_>>(), [200]);
+    assert!(h.events().is_empty(), "the call goes on");
+    let ack = h.uac.ack_2xx();
+    h.send(&ack);
+    assert!(matches!(
+        h.events().as_slice(),
+        [Event::CallConfirmed { .. }]
+    ));
+}
+
+#[test]
 fn rfc3261_9_2_cancel_without_transaction_gets_481() {
     let mut h = Harness::new(quiet_config());
     h.uac.invite_branch = "z9hG4bK-nothing".into();
