@@ -9,7 +9,7 @@ say() { printf '\n==> %s\n' "$*"; }
 
 # --- system packages (apt) ----------------------------------------------------------------
 # command -> Debian package
-declare -A PKGS=([sipp]=sip-tester [tshark]=tshark [cmake]=cmake [curl]=curl)
+declare -A PKGS=([sipp]=sip-tester [curl]=curl)
 missing=()
 for cmd in "${!PKGS[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${PKGS[$cmd]}")
@@ -19,8 +19,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   export DEBIAN_FRONTEND=noninteractive
-  # tshark asks whether non-root users may capture; answer no without a prompt.
-  echo "wireshark-common wireshark-common/install-setuid boolean false" | $SUDO debconf-set-selections 2>/dev/null || true
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
