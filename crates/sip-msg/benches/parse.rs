@@ -20,7 +20,7 @@ Min-SE: 90\r\n\
 P-Asserted-Identity: <sip:+15550199@carrier.example.com>\r\n\
 User-Agent: CarrierSBC/4.2\r\n\
 Content-Type: application/sdp\r\n\
-Content-Length: 229\r\n\r\n\
+Content-Length: 227\r\n\r\n\
 v=0\r\no=SBC 1234 5678 IN IP4 10.0.0.1\r\ns=SIP Call\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n\
 m=audio 30000 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n\
 a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\na=sendrecv\r\n";
