@@ -75,7 +75,9 @@ start_bridge() {
 
 # stop_bridge PID: SIGTERM, then SIGKILL after 5 s.
 stop_bridge() {
-    local pid=$1 i
+    local pid=$1 i p keep=()
+    for p in "${SB_PIDS[@]}"; do [ "$p" = "$pid" ] || keep+=("$p"); done
+    SB_PIDS=("${keep[@]}")
     kill -TERM "$pid" 2>/dev/null || return 0
     for i in $(seq 1 50); do
         kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
