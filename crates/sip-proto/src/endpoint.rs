@@ -1360,8 +1360,7 @@ impl Endpoint {
     }
 
     fn respond(&mut self, now: Instant, key: &ServerKey, mut resp: Response) {
-        resp.headers
-            .push(HeaderName::Server, self.cfg.server.clone());
+        self.add_server(&mut resp);
         let t = self.cfg.timers;
         let Some(entry) = self.server_tx.get_mut(key) else {
             return;
@@ -1372,6 +1371,12 @@ impl Endpoint {
             ServerTx::NonInvite(tx) => tx.send_response(now, resp.status, data, &t, &mut self.out),
         }
         self.schedule(Owner::Server(key.clone()), now);
+    }
+
+    fn add_server(&self, resp: &mut Response) {
+        if resp.headers.get(&HeaderName::Server).is_none() {
+            resp.headers.push(HeaderName::Server, self.cfg.server.clone());
+        }
     }
 
     fn send_stateless(&mut self, flow: Flow, req: &Request, mut resp: Response) {
@@ -1409,6 +1414,7 @@ impl Endpoint {
             r.headers.push(HeaderName::Allow, ALLOW);
             r.headers.push(HeaderName::Supported, SUPPORTED);
         }
+        self.add_server(&mut r);
         r
     }
 

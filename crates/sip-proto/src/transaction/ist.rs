@@ -82,6 +82,8 @@ impl InviteServer {
                 });
                 self.last = Some(data);
                 if (200..300).contains(&status) {
+                    // Accepted absorbs INVITE retransmissions; the TU resends the 2xx.
+                    self.last = None;
                     self.state = IstState::Accepted;
                     self.timers.set(TimerKind::L, now + t.t1x64());
                 } else if status >= 300 {
