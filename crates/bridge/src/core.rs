@@ -55,6 +55,8 @@ pub struct Core {
     snapshot: Arc<Mutex<Snapshot>>,
     calls_total: u64,
     draining_since: Option<Instant>,
+    /// Most live calls + transactions seen since the allocator was last trimmed.
+    live_peak: usize,
 }
 
 /// Clock for the endpoint: tokio's, so `tokio::time::pause` drives it in tests.
@@ -98,6 +100,7 @@ impl Core {
             snapshot,
             calls_total: 0,
             draining_since: None,
+            live_peak: 0,
         }
     }
 
@@ -108,6 +111,8 @@ impl Core {
         mut tcp_reg: mpsc::Receiver<(SocketAddr, mpsc::Sender<Vec<u8>>)>,
         mut shutdown: watch::Receiver<bool>,
     ) {
+        let mut housekeeping = tokio::time::interval(Duration::from_secs(5));
+        housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let deadline = [
                 self.ep.poll_timeout(),
@@ -144,6 +149,7 @@ impl Core {
                     self.ep.handle_timeout(t);
                     self.run_actions(t);
                 }
+                _ = housekeeping.tick() => self.release_memory(),
                 changed = shutdown.changed(), if self.draining_since.is_none() => {
                     if changed.is_err() || *shutdown.borrow() {
                         info!(active = self.calls.len(), "draining: new calls get 503");
@@ -166,6 +172,33 @@ impl Core {
                     break;
                 }
             }
+        }
+    }
+
+    /// After a load peak, give memory back: shrink oversized maps, then ask the allocator to
+    /// return free pages (glibc keeps them otherwise, and RSS would stay at the peak).
+    fn release_memory(&mut self) {
+        let mut shrank = self.ep.shrink();
+        if self.tcp.capacity() > 256 && self.tcp.len() * 4 < self.tcp.capacity() {
+            self.tcp.shrink_to_fit();
+            shrank = true;
+        }
+        if self.calls.capacity() > 256 && self.calls.len() * 4 < self.calls.capacity() {
+            self.calls.shrink_to_fit();
+            shrank = true;
+        }
+        if self.actions.capacity() > 256 && self.actions.len() * 4 < self.actions.capacity() {
+            self.actions.shrink_to_fit();
+            shrank = true;
+        }
+        // Trim again whenever live state fell well below its level at the last trim: freed
+        // pages accumulate over several ticks as timers of a past peak expire.
+        let s = self.ep.stats();
+        let live = s.calls + s.server_transactions + s.client_transactions;
+        self.live_peak = self.live_peak.max(live);
+        if shrank || live * 4 < self.live_peak {
+            trim_allocator();
+            self.live_peak = live;
         }
     }
 
@@ -347,3 +380,15 @@ impl Core {
         }
     }
 }
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn trim_allocator() {
+    // SAFETY: malloc_trim only releases free memory at the top of glibc's heaps and arenas; it
+    // touches no live allocation and is safe to call from any thread.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn trim_allocator() {}

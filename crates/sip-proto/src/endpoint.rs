@@ -265,6 +265,25 @@ impl Endpoint {
         }
     }
 
+    /// Return memory after a load peak: hash maps and queues keep their peak capacity until
+    /// told otherwise. Cheap when nothing is oversized; returns whether anything shrank.
+    pub fn shrink(&mut self) -> bool {
+        fn oversized(len: usize, cap: usize) -> bool {
+            cap > 256 && len * 4 < cap
+        }
+        let mut shrank = false;
+        macro_rules! shrink {
+            ($($field:ident),*) => {$(
+                if oversized(self.$field.len(), self.$field.capacity()) {
+                    self.$field.shrink_to_fit();
+                    shrank = true;
+                }
+            )*};
+        }
+        shrink!(server_tx, merged, client_tx, calls, dialogs, timers, transmits, events, out);
+        shrank
+    }
+
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.transmits.pop_front()
     }
@@ -1375,7 +1394,8 @@ impl Endpoint {
 
     fn add_server(&self, resp: &mut Response) {
         if resp.headers.get(&HeaderName::Server).is_none() {
-            resp.headers.push(HeaderName::Server, self.cfg.server.clone());
+            resp.headers
+                .push(HeaderName::Server, self.cfg.server.clone());
         }
     }
 

@@ -735,4 +735,6 @@ fn ten_thousand_calls_leave_nothing_behind() {
         ),
         (0, 0, 0, 0, 0)
     );
+    assert!(h.ep.shrink(), "maps sized for the peak are shrunk");
+    assert!(!h.ep.shrink(), "and then left alone");
 }
