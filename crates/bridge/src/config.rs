@@ -1,6 +1,7 @@
 //! Runtime settings of the bridge, filled by the `switchboard` binary.
 
 use sip_proto::sdp::Codec;
+use sip_proto::AccessPolicy;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::time::Duration;
@@ -25,6 +26,8 @@ pub struct BridgeConfig {
     pub session_expires: u32,
     /// On shutdown, how long active calls may continue before they get a BYE.
     pub drain_timeout: Duration,
+    /// Trunk allow-list: loopback only unless configured.
+    pub access: AccessPolicy,
 }
 
 impl Default for BridgeConfig {
@@ -41,6 +44,7 @@ impl Default for BridgeConfig {
             codecs: vec![Codec::Pcmu, Codec::Pcma, Codec::Opus],
             session_expires: 1800,
             drain_timeout: Duration::from_secs(30),
+            access: AccessPolicy::default(),
         }
     }
 }

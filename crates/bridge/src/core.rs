@@ -26,6 +26,7 @@ pub struct Snapshot {
     pub scheduled_timers: usize,
     pub malformed: u64,
     pub stray_responses: u64,
+    pub denied: u64,
     pub rtp_ports_in_use: usize,
     pub calls_total: u64,
     pub draining: bool,
@@ -86,6 +87,7 @@ impl Core {
             codecs: cfg.codecs.clone(),
             session_expires: cfg.session_expires,
             seed: u64::from_le_bytes(seed),
+            access: cfg.access.clone(),
             ..EndpointConfig::default()
         };
         Core {
@@ -282,6 +284,7 @@ impl Core {
                 scheduled_timers: s.scheduled_timers,
                 malformed: s.malformed,
                 stray_responses: s.stray_responses,
+                denied: s.denied,
                 rtp_ports_in_use: self.ports.in_use(),
                 calls_total: self.calls_total,
                 draining: self.draining_since.is_some(),

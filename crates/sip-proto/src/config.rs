@@ -2,7 +2,46 @@
 
 use crate::sdp::Codec;
 use crate::timer::Timers;
-use std::net::IpAddr;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+// Evaluated at compile time: a bad prefix would not build.
+const LOOPBACK_V4: Ipv4Net = Ipv4Net::new_assert(Ipv4Addr::new(127, 0, 0, 0), 8);
+const LOOPBACK_V6: Ipv6Net = Ipv6Net::new_assert(Ipv6Addr::LOCALHOST, 128);
+
+/// What a source outside the allow-list gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DenyAction {
+    /// 403 Forbidden to requests (responses are dropped).
+    Forbidden,
+    /// Nothing at all: a scanner learns nothing.
+    Drop,
+}
+
+/// Which source addresses may talk SIP to us (trunk allow-list).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessPolicy {
+    pub allow: Vec<IpNet>,
+    pub on_deny: DenyAction,
+}
+
+impl Default for AccessPolicy {
+    /// Loopback only: nothing else is let in until configured.
+    fn default() -> Self {
+        AccessPolicy {
+            allow: vec![IpNet::V4(LOOPBACK_V4), IpNet::V6(LOOPBACK_V6)],
+            on_deny: DenyAction::Forbidden,
+        }
+    }
+}
+
+impl AccessPolicy {
+    pub fn allows(&self, ip: IpAddr) -> bool {
+        // A dual-stack socket shows IPv4 peers as ::ffff:a.b.c.d.
+        let ip = ip.to_canonical();
+        self.allow.iter().any(|net| net.contains(&ip))
+    }
+}
 
 /// Settings of the UAS core. The bridge fills it from the CLI and config file.
 #[derive(Debug, Clone)]
@@ -28,6 +67,8 @@ pub struct EndpointConfig {
     pub min_se: u32,
     /// Seed of the tag/branch generator.
     pub seed: u64,
+    /// Source allow-list.
+    pub access: AccessPolicy,
 }
 
 impl Default for EndpointConfig {
@@ -44,6 +85,7 @@ impl Default for EndpointConfig {
             session_expires: 1800,
             min_se: 90,
             seed: 0x5eed,
+            access: AccessPolicy::default(),
         }
     }
 }
@@ -52,3 +94,22 @@ impl Default for EndpointConfig {
 pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE";
 /// Extensions we support (RFC 4028 session timers).
 pub const SUPPORTED: &str = "timer";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_policy_is_loopback_only() {
+        let p = AccessPolicy::default();
+        assert!(p.allows("127.0.0.1".parse().unwrap()));
+        assert!(p.allows("127.9.8.7".parse().unwrap()));
+        assert!(p.allows("::1".parse().unwrap()));
+        assert!(
+            p.allows("::ffff:127.0.0.1".parse().unwrap()),
+            "IPv4-mapped loopback"
+        );
+        assert!(!p.allows("192.0.2.1".parse().unwrap()));
+        assert!(!p.allows("2001:db8::1".parse().unwrap()));
+    }
+}

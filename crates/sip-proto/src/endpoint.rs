@@ -1,7 +1,7 @@
 //! The UAS core: routes messages to transactions and calls, applies RFC 3261 8.2 request
 //! checks, and runs the call flow of RFC 3261 13/15 with RFC 4028 session timers.
 
-use crate::config::{EndpointConfig, ALLOW, SUPPORTED};
+use crate::config::{DenyAction, EndpointConfig, ALLOW, SUPPORTED};
 use crate::dialog::{Dialog, DialogId};
 use crate::rng::Rng;
 use crate::sdp::{self, Direction, LocalMedia, Negotiated, SessionDescription};
@@ -88,6 +88,8 @@ pub struct Stats {
     pub scheduled_timers: usize,
     pub malformed: u64,
     pub stray_responses: u64,
+    /// Messages from sources outside the allow-list.
+    pub denied: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -221,6 +223,7 @@ pub struct Endpoint {
     draining: bool,
     malformed: u64,
     stray_responses: u64,
+    denied: u64,
 }
 
 impl Endpoint {
@@ -241,6 +244,7 @@ impl Endpoint {
             draining: false,
             malformed: 0,
             stray_responses: 0,
+            denied: 0,
         }
     }
 
@@ -262,6 +266,7 @@ impl Endpoint {
             scheduled_timers: self.timers.len(),
             malformed: self.malformed,
             stray_responses: self.stray_responses,
+            denied: self.denied,
         }
     }
 
@@ -311,6 +316,11 @@ impl Endpoint {
                     data: b"\r\n".to_vec(),
                 });
             }
+            return;
+        }
+        if !self.cfg.access.allows(flow.remote.ip()) {
+            self.on_denied(flow, data);
+            self.flush_out();
             return;
         }
         match Message::parse(data) {
@@ -435,6 +445,22 @@ impl Endpoint {
     }
 
     // ----- inbound -----
+
+    /// A source outside the allow-list: 403 to requests (statelessly, nothing is kept), or
+    /// silence when configured to drop.
+    fn on_denied(&mut self, flow: Flow, data: &[u8]) {
+        self.denied += 1;
+        if self.cfg.access.on_deny == DenyAction::Drop {
+            return;
+        }
+        let Some(s) = Salvaged::scan(data) else {
+            return;
+        };
+        let tag = self.rng.token();
+        if let Some(bytes) = s.response(403, "Forbidden", &tag, &[]) {
+            self.out.push(Transmit { flow, data: bytes });
+        }
+    }
 
     fn on_malformed(&mut self, flow: Flow, data: &[u8], e: &ParseError) {
         self.malformed += 1;

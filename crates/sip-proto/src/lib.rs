@@ -13,6 +13,6 @@ pub mod sdp;
 pub mod timer;
 pub mod transaction;
 
-pub use config::EndpointConfig;
+pub use config::{AccessPolicy, DenyAction, EndpointConfig};
 pub use endpoint::{CallHandle, EndReason, Endpoint, Event, IncomingCall, Stats};
 pub use transaction::{Flow, Transmit, Transport};

@@ -738,3 +738,29 @@ fn ten_thousand_calls_leave_nothing_behind() {
     assert!(h.ep.shrink(), "maps sized for the peak are shrunk");
     assert!(!h.ep.shrink(), "and then left alone");
 }
+
+#[test]
+fn source_outside_the_allow_list_gets_403_and_nothing_is_kept() {
+    let mut h = Harness::new(quiet_config());
+    h.flow.remote = "192.0.2.7:5060".parse().unwrap();
+    let inv = h.uac.invite(&[]);
+    let out = h.send(&inv);
+    assert_eq!(status(&out[0]), 403);
+    assert!(h.events().is_empty());
+    let s = h.ep.stats();
+    assert_eq!((s.calls, s.server_transactions, s.denied), (0, 0, 1));
+}
+
+#[test]
+fn drop_mode_answers_nothing_and_allowed_networks_get_in() {
+    let mut cfg = quiet_config();
+    cfg.access.on_deny = sip_proto::DenyAction::Drop;
+    cfg.access.allow.push("198.51.100.0/24".parse().unwrap());
+    let mut h = Harness::new(cfg);
+    h.flow.remote = "192.0.2.7:5060".parse().unwrap();
+    let opt = h.uac.options();
+    assert!(h.send(&opt).is_empty(), "a scanner learns nothing");
+    h.flow.remote = "198.51.100.20:5060".parse().unwrap();
+    let opt = h.uac.options();
+    assert_eq!(status(&h.send(&opt)[0]), 200);
+}

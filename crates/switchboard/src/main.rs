@@ -68,6 +68,12 @@ struct RunArgs {
     /// Seconds active calls may continue after SIGTERM before they get a BYE.
     #[arg(long, env = "SWITCHBOARD_DRAIN_TIMEOUT")]
     drain_timeout: Option<u64>,
+    /// Source network (CIDR) allowed to send SIP; repeat for several. Default: loopback only.
+    #[arg(long = "allow", env = "SWITCHBOARD_ALLOW", value_delimiter = ',')]
+    allow: Vec<String>,
+    /// What other sources get: `forbidden` (403) or `drop` (no answer).
+    #[arg(long, env = "SWITCHBOARD_DENY_ACTION")]
+    deny_action: Option<String>,
     /// Log format.
     #[arg(
         long,
@@ -119,6 +125,20 @@ fn build_config(args: &RunArgs) -> Result<BridgeConfig, settings::ConfigError> {
             });
         }
         cfg.session_expires = se;
+    }
+    if !args.allow.is_empty() {
+        cfg.access.allow =
+            settings::parse_allow(&args.allow).map_err(|message| settings::ConfigError::Flag {
+                field: "--allow",
+                message,
+            })?;
+    }
+    if let Some(d) = &args.deny_action {
+        cfg.access.on_deny =
+            settings::parse_deny_action(d).map_err(|message| settings::ConfigError::Flag {
+                field: "--deny-action",
+                message,
+            })?;
     }
     if let Some(s) = args.drain_timeout {
         cfg.drain_timeout = Duration::from_secs(s);

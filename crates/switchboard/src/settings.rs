@@ -51,6 +51,10 @@ pub struct SipSection {
     pub answer_delay_ms: Option<u64>,
     pub t1_ms: Option<Spanned<u64>>,
     pub session_expires: Option<Spanned<u32>>,
+    /// Source networks allowed to send SIP (CIDR); default loopback only.
+    pub allow: Option<Spanned<Vec<String>>>,
+    /// "forbidden" (403) or "drop" for everyone else.
+    pub deny_action: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -118,6 +122,14 @@ pub fn apply_file(cfg: &mut BridgeConfig, path: &Path, text: &str) -> Result<(),
         }
         cfg.session_expires = v;
     }
+    if let Some(a) = file.sip.allow {
+        cfg.access.allow = parse_allow(a.get_ref())
+            .map_err(|m| invalid(a.span().start, format!("sip.allow: {m}")))?;
+    }
+    if let Some(d) = file.sip.deny_action {
+        cfg.access.on_deny = parse_deny_action(d.get_ref())
+            .map_err(|m| invalid(d.span().start, format!("sip.deny_action: {m}")))?;
+    }
     if let Some(r) = file.media.rtp_ports {
         cfg.rtp_ports = parse_port_range(r.get_ref())
             .map_err(|m| invalid(r.span().start, format!("media.rtp_ports: {m}")))?;
@@ -160,6 +172,26 @@ pub fn parse_port_range(s: &str) -> Result<RangeInclusive<u16>, String> {
         return Err("need 1024 <= LO and room for one even/odd pair below HI".into());
     }
     Ok(lo..=hi)
+}
+
+/// CIDRs (a bare address is a /32 or /128).
+pub fn parse_allow(items: &[String]) -> Result<Vec<ipnet::IpNet>, String> {
+    items
+        .iter()
+        .map(|s| {
+            s.parse::<ipnet::IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| format!("{s:?} is not a CIDR such as 192.0.2.0/24"))
+        })
+        .collect()
+}
+
+pub fn parse_deny_action(s: &str) -> Result<sip_proto::DenyAction, String> {
+    match s {
+        "forbidden" | "403" => Ok(sip_proto::DenyAction::Forbidden),
+        "drop" => Ok(sip_proto::DenyAction::Drop),
+        other => Err(format!("{other:?}: expected \"forbidden\" or \"drop\"")),
+    }
 }
 
 pub fn parse_codecs(names: &[String]) -> Result<Vec<Codec>, String> {
@@ -209,6 +241,28 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.starts_with("sb.toml:2: sip.session_expires"), "{e}");
+    }
+
+    #[test]
+    fn allow_list_and_deny_action() {
+        let mut cfg = BridgeConfig::default();
+        let text = "[sip]\nallow = [\"10.0.0.0/8\", \"192.0.2.5\"]\ndeny_action = \"drop\"\n";
+        apply_file(&mut cfg, Path::new("x.toml"), text).unwrap();
+        assert!(cfg.access.allows("10.1.2.3".parse().unwrap()));
+        assert!(cfg.access.allows("192.0.2.5".parse().unwrap()));
+        assert!(
+            !cfg.access.allows("127.0.0.1".parse().unwrap()),
+            "the list replaces the default"
+        );
+        assert_eq!(cfg.access.on_deny, sip_proto::DenyAction::Drop);
+        let e = apply_file(
+            &mut cfg,
+            Path::new("x.toml"),
+            "[sip]\n\nallow = [\"10.0.0.0/33\"]\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("x.toml:3: sip.allow"), "{e}");
     }
 
     #[test]
