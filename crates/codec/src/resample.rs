@@ -1,0 +1,353 @@
+//! Streaming sample-rate conversion between the rates a call meets (8, 16, 48 kHz) and the
+//! 24 kHz of a [`Frame`](crate::Frame): a rational polyphase FIR (up by L, filter, down by M).
+//!
+//! Why not `rubato`: measured in `benches/resample.rs` and recorded in `docs/dependencies.md`.
+//! Its FFT resampler adds 10 ms of delay, its sinc resamplers cost several times more per frame;
+//! for fixed integer ratios a windowed-sinc polyphase filter is short and exact.
+//!
+//! The prototype is a Kaiser-windowed sinc designed for 80 dB stopband attenuation, so images
+//! (upsampling) and aliases (downsampling) of the protected band stay >= 70 dB down with margin
+//! for the f32 arithmetic and i16 output rounding. Its length is rounded up so that its group
+//! delay, `(N - 1) / 2` samples at the high rate `from * L`, is a whole number of samples at
+//! both the input and the output rate: a round trip (8k -> 24k -> 8k) then lines up exactly.
+
+use crate::error::ResampleError;
+
+/// Stopband attenuation the Kaiser design aims at, in dB.
+const DESIGN_ATTENUATION_DB: f64 = 80.0;
+/// Dot products run over 8 lanes at a time (two SSE registers); taps are zero-padded to fit.
+const LANES: usize = 8;
+
+/// One supported conversion: ratio and the band it keeps.
+#[derive(Clone, Copy, Debug)]
+struct Spec {
+    from: u32,
+    to: u32,
+    up: usize,
+    down: usize,
+    /// Highest frequency passed untouched, Hz.
+    pass_hz: f64,
+    /// Lowest frequency rejected (and lowest image or alias of `pass_hz`), Hz.
+    stop_hz: f64,
+}
+
+/// The conversions a call needs. Telephone band edges: G.712 keeps 300-3400 Hz at 8 kHz; the
+/// wideband (16 kHz) codecs keep up to 7 kHz (G.722 / ITU-T P.341); 24 <-> 48 kHz keeps 10 kHz.
+/// `stop_hz` mirrors `pass_hz` around the lower Nyquist frequency, so the image or alias of the
+/// highest kept frequency is the first thing the filter must remove.
+const SPECS: [Spec; 6] = [
+    Spec {
+        from: 8_000,
+        to: 24_000,
+        up: 3,
+        down: 1,
+        pass_hz: 3_400.0,
+        stop_hz: 4_600.0,
+    },
+    Spec {
+        from: 24_000,
+        to: 8_000,
+        up: 1,
+        down: 3,
+        pass_hz: 3_400.0,
+        stop_hz: 4_600.0,
+    },
+    Spec {
+        from: 16_000,
+        to: 24_000,
+        up: 3,
+        down: 2,
+        pass_hz: 7_000.0,
+        stop_hz: 9_000.0,
+    },
+    Spec {
+        from: 24_000,
+        to: 16_000,
+        up: 2,
+        down: 3,
+        pass_hz: 7_000.0,
+        stop_hz: 9_000.0,
+    },
+    Spec {
+        from: 24_000,
+        to: 48_000,
+        up: 2,
+        down: 1,
+        pass_hz: 10_000.0,
+        stop_hz: 14_000.0,
+    },
+    Spec {
+        from: 48_000,
+        to: 24_000,
+        up: 1,
+        down: 2,
+        pass_hz: 10_000.0,
+        stop_hz: 14_000.0,
+    },
+];
+
+/// A streaming resampler for one direction of one call. Keeps the last input samples the
+/// filter needs, so consecutive 20 ms chunks join without a seam: processing a signal in
+/// chunks gives bit for bit the output of processing it at once.
+#[derive(Clone)]
+pub struct Resampler {
+    spec: Spec,
+    /// Prototype length before padding.
+    prototype_len: usize,
+    /// Taps per polyphase branch, a multiple of [`LANES`].
+    taps_per_phase: usize,
+    /// `up` branches of `taps_per_phase` taps, each reversed so a branch is a forward dot
+    /// product over the input history.
+    branches: Vec<f32>,
+    /// `taps_per_phase - 1` samples of history, then the chunk being processed.
+    window: Vec<f32>,
+}
+
+impl Resampler {
+    /// A resampler from `from` Hz to `to` Hz. Supported: 8 000 <-> 24 000, 16 000 <-> 24 000,
+    /// 24 000 <-> 48 000.
+    pub fn new(from: u32, to: u32) -> Result<Self, ResampleError> {
+        let spec = SPECS
+            .iter()
+            .copied()
+            .find(|s| s.from == from && s.to == to)
+            .ok_or(ResampleError::UnsupportedRates { from, to })?;
+        let prototype = design(&spec);
+        let prototype_len = prototype.len();
+        let taps_per_phase = prototype_len.div_ceil(spec.up).next_multiple_of(LANES);
+        let mut branches = vec![0.0f32; spec.up * taps_per_phase];
+        for phase in 0..spec.up {
+            let branch = &mut branches[phase * taps_per_phase..(phase + 1) * taps_per_phase];
+            for (k, tap) in branch.iter_mut().enumerate() {
+                // Branch `phase` holds h[phase + up * j]; reversed: index k holds j = T - 1 - k.
+                let j = taps_per_phase - 1 - k;
+                *tap = prototype.get(phase + spec.up * j).copied().unwrap_or(0.0) as f32;
+            }
+        }
+        Ok(Resampler {
+            spec,
+            prototype_len,
+            taps_per_phase,
+            branches,
+            window: vec![0.0; taps_per_phase - 1],
+        })
+    }
+
+    /// Input rate in Hz.
+    pub fn from_rate(&self) -> u32 {
+        self.spec.from
+    }
+
+    /// Output rate in Hz.
+    pub fn to_rate(&self) -> u32 {
+        self.spec.to
+    }
+
+    /// Input chunks must be a multiple of this many samples (so every chunk maps to a whole
+    /// number of output samples). Every 20 ms chunk at the supported rates is.
+    pub fn input_multiple(&self) -> usize {
+        self.spec.down
+    }
+
+    /// Output samples produced for `input_len` input samples.
+    pub fn output_len(&self, input_len: usize) -> usize {
+        input_len / self.spec.down * self.spec.up
+    }
+
+    /// Filter taps before polyphase split (the prototype's length at the high rate).
+    pub fn prototype_taps(&self) -> usize {
+        self.prototype_len
+    }
+
+    /// Algorithmic delay in output samples (the FIR's group delay; linear phase, so the same
+    /// at every frequency).
+    pub fn delay_samples(&self) -> usize {
+        (self.prototype_len - 1) / 2 / self.spec.down
+    }
+
+    /// Algorithmic delay in microseconds.
+    pub fn delay_micros(&self) -> u64 {
+        self.delay_samples() as u64 * 1_000_000 / u64::from(self.spec.to)
+    }
+
+    /// Forgets the history (a new stream starts from silence).
+    pub fn reset(&mut self) {
+        self.window.clear();
+        self.window.resize(self.taps_per_phase - 1, 0.0);
+    }
+
+    /// Converts `input` and writes [`Resampler::output_len`] samples to the start of `output`;
+    /// returns that count. `input.len()` must be a multiple of [`Resampler::input_multiple`].
+    pub fn process(&mut self, input: &[i16], output: &mut [i16]) -> Result<usize, ResampleError> {
+        let Spec { up, down, .. } = self.spec;
+        if input.len() % down != 0 {
+            return Err(ResampleError::InputNotMultiple {
+                len: input.len(),
+                multiple: down,
+            });
+        }
+        let out_len = self.output_len(input.len());
+        let got = output.len();
+        let output = output
+            .get_mut(..out_len)
+            .ok_or(ResampleError::OutputTooShort {
+                needed: out_len,
+                got,
+            })?;
+        let history = self.taps_per_phase - 1;
+        self.window.truncate(history);
+        self.window.extend(input.iter().map(|&s| f32::from(s)));
+        let taps = self.taps_per_phase;
+        for (n, out) in output.iter_mut().enumerate() {
+            // Output n sits at index n * down of the upsampled (rate from * up) stream; it is
+            // branch (n * down) % up applied to the input ending at (n * down) / up.
+            let high = n * down;
+            let phase = high % up;
+            let start = high / up;
+            let branch = &self.branches[phase * taps..(phase + 1) * taps];
+            let y = dot(branch, &self.window[start..start + taps]);
+            *out = to_i16(y);
+        }
+        let consumed = self.window.len() - history;
+        self.window.copy_within(consumed.., 0);
+        self.window.truncate(history);
+        Ok(out_len)
+    }
+}
+
+impl std::fmt::Debug for Resampler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resampler")
+            .field("from", &self.spec.from)
+            .field("to", &self.spec.to)
+            .field("prototype_taps", &self.prototype_len)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Eight independent partial sums let the compiler keep two SSE registers busy (a single
+/// float accumulator cannot be vectorised: float addition is not associative).
+#[inline]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; LANES];
+    for (x, y) in a.chunks_exact(LANES).zip(b.chunks_exact(LANES)) {
+        for i in 0..LANES {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
+}
+
+/// Round half away from zero, saturating (`as` saturates; `f32::round` is a libm call
+/// without SSE4.1).
+#[inline]
+fn to_i16(y: f32) -> i16 {
+    let r = if y >= 0.0 { y + 0.5 } else { y - 0.5 };
+    r as i16
+}
+
+/// Kaiser-windowed sinc low-pass at the high rate `from * up`, DC gain `up` (each polyphase
+/// branch then has unit gain). Kaiser's formulas (Oppenheim & Schafer, 7.6.1) give the window
+/// shape and length for the attenuation and transition width.
+fn design(spec: &Spec) -> Vec<f64> {
+    let high_rate = f64::from(spec.from) * spec.up as f64;
+    let transition = 2.0 * std::f64::consts::PI * (spec.stop_hz - spec.pass_hz) / high_rate;
+    let a = DESIGN_ATTENUATION_DB;
+    let min_order = ((a - 7.95) / (2.285 * transition)).ceil() as usize;
+    // Group delay (N - 1) / 2 must be a multiple of up * down to be whole at both rates.
+    let order = min_order.next_multiple_of(2 * spec.up * spec.down);
+    let beta = 0.1102 * (a - 8.7);
+    let cutoff = (spec.pass_hz + spec.stop_hz) / 2.0 / high_rate; // cycles per sample
+    let center = order as f64 / 2.0;
+    let i0_beta = bessel_i0(beta);
+    let mut h: Vec<f64> = (0..=order)
+        .map(|n| {
+            let t = n as f64 - center;
+            let x = 2.0 * cutoff * t;
+            let sinc = if t == 0.0 {
+                1.0
+            } else {
+                (std::f64::consts::PI * x).sin() / (std::f64::consts::PI * x)
+            };
+            let r = t / center;
+            let window = bessel_i0(beta * (1.0 - r * r).max(0.0).sqrt()) / i0_beta;
+            2.0 * cutoff * sinc * window
+        })
+        .collect();
+    let sum: f64 = h.iter().sum();
+    let gain = spec.up as f64 / sum;
+    h.iter_mut().for_each(|v| *v *= gain);
+    h
+}
+
+/// Modified Bessel function of the first kind, order 0 (power series; converges fast for the
+/// beta values of an 80 dB Kaiser window).
+fn bessel_i0(x: f64) -> f64 {
+    let half_sq = (x / 2.0) * (x / 2.0);
+    let mut term = 1.0;
+    let mut sum = 1.0;
+    for k in 1..64 {
+        term *= half_sq / (k as f64 * k as f64);
+        sum += term;
+        if term < sum * 1e-17 {
+            break;
+        }
+    }
+    sum
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsupported_rates_are_named() {
+        assert!(matches!(
+            Resampler::new(8_000, 44_100),
+            Err(ResampleError::UnsupportedRates {
+                from: 8_000,
+                to: 44_100
+            })
+        ));
+    }
+
+    #[test]
+    fn delay_is_whole_at_both_rates() {
+        for spec in SPECS {
+            let r = Resampler::new(spec.from, spec.to).unwrap();
+            let half = (r.prototype_len - 1) / 2;
+            assert_eq!(half % (spec.up * spec.down), 0, "{spec:?}");
+            assert!(
+                r.delay_micros() <= 3_000,
+                "{spec:?}: {} us",
+                r.delay_micros()
+            );
+        }
+    }
+
+    #[test]
+    fn chunk_not_multiple_is_rejected() {
+        let mut r = Resampler::new(24_000, 8_000).unwrap();
+        let mut out = [0i16; 10];
+        assert!(matches!(
+            r.process(&[0; 4], &mut out),
+            Err(ResampleError::InputNotMultiple {
+                len: 4,
+                multiple: 3
+            })
+        ));
+        assert!(matches!(
+            r.process(&[0; 60], &mut out),
+            Err(ResampleError::OutputTooShort {
+                needed: 20,
+                got: 10
+            })
+        ));
+    }
+
+    #[test]
+    fn bessel_i0_known_values() {
+        assert!((bessel_i0(0.0) - 1.0).abs() < 1e-15);
+        assert!((bessel_i0(1.0) - 1.266_065_877_752_008_4).abs() < 1e-12);
+    }
+}
