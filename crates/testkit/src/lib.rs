@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+pub mod netem;
 pub mod uac;
 
 /// A clock tests advance by hand, so timer behaviour is exact and instant.
