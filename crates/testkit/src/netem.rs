@@ -83,7 +83,7 @@ pub struct Netem<T> {
 impl<T: Clone> Netem<T> {
     pub fn new(cfg: NetemConfig) -> Self {
         Netem {
-            rng: cfg.seed | 1,
+            rng: cfg.seed,
             cfg,
             order: 0,
             queue: BinaryHeap::new(),
