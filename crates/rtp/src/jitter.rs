@@ -376,3 +376,138 @@ impl JitterBuffer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use testkit::ManualClock;
+
+    const F: Duration = Duration::from_millis(20);
+
+    fn audio(i: u8) -> PacketKind<'static> {
+        const P: [[u8; 1]; 8] = [[0], [1], [2], [3], [4], [5], [6], [7]];
+        PacketKind::Audio {
+            payload_type: 0,
+            payload: &P[i as usize % 8],
+        }
+    }
+
+    fn index(s: &Slot) -> Option<u8> {
+        match s {
+            Slot::Audio { payload, .. } => payload.first().copied(),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn jitter_buffer_reorders_within_its_delay() {
+        let mut clock = ManualClock::default();
+        let mut jb = JitterBuffer::new(JitterConfig::new(160));
+        for &i in &[0u8, 2, 1, 3, 5, 4] {
+            jb.push(clock.now(), u64::from(i), u32::from(i) * 160, audio(i));
+        }
+        let mut out = Vec::new();
+        for _ in 0..8 {
+            out.push(index(&jb.pop(clock.now())));
+            clock.advance(F);
+        }
+        let played: Vec<u8> = out.into_iter().flatten().collect();
+        assert_eq!(played, [0, 1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn jitter_buffer_late_packet_dropped_counted_and_buffer_grows() {
+        let mut clock = ManualClock::default();
+        let mut jb = JitterBuffer::new(JitterConfig::new(160));
+        let t0 = clock.now();
+        let mut slots = Vec::new();
+        for i in 0..40u32 {
+            clock.advance_to(t0 + F * i);
+            // Packet 10 is held back 100 ms: its slot passes first.
+            if i != 10 {
+                jb.push(clock.now(), u64::from(i), i * 160, audio(i as u8));
+            }
+            if i == 15 {
+                jb.push(clock.now(), 10, 10 * 160, audio(10));
+            }
+            slots.push(jb.pop(clock.now()));
+        }
+        assert_eq!(jb.stats().late, 1);
+        assert!(jb.stats().grown >= 1, "grew after the late packet");
+        assert_eq!(
+            slots
+                .iter()
+                .filter(|s| matches!(s, Slot::Missing { .. }))
+                .count() as u64,
+            1 + jb.stats().grown
+        );
+        assert!(jb.delay() > Duration::from_millis(60));
+    }
+
+    #[test]
+    fn jitter_buffer_shrinks_slowly_when_the_network_calms() {
+        let mut clock = ManualClock::default();
+        let mut cfg = JitterConfig::new(160);
+        cfg.initial_delay = Duration::from_millis(200);
+        let mut jb = JitterBuffer::new(cfg);
+        let t0 = clock.now();
+        for i in 0..1000u32 {
+            clock.advance_to(t0 + F * i);
+            jb.push(clock.now(), u64::from(i), i * 160, audio(i as u8));
+            jb.pop(clock.now());
+            if i == 100 {
+                assert_eq!(jb.stats().shrunk, 0, "not within the first window");
+            }
+        }
+        // One frame per 3 s window at most: 20 s gives back several frames, never below 20 ms.
+        let s = jb.stats().shrunk;
+        assert!((3..=7).contains(&s), "shrunk {s}");
+        assert!(jb.delay() >= Duration::from_millis(20));
+        assert_eq!(jb.stats().late, 0);
+    }
+
+    #[test]
+    fn jitter_buffer_delay_capped_at_200ms() {
+        let mut clock = ManualClock::default();
+        let mut jb = JitterBuffer::new(JitterConfig::new(160));
+        let t0 = clock.now();
+        // Every 10th packet 400 ms late: the buffer grows to its cap and no further.
+        for i in 0..1500u32 {
+            clock.advance_to(t0 + F * i);
+            if i % 10 != 5 {
+                jb.push(clock.now(), u64::from(i), i * 160, audio(0));
+            }
+            if i >= 20 && i % 10 == 5 {
+                jb.push(clock.now(), u64::from(i - 20), (i - 20) * 160, audio(0));
+            }
+            jb.pop(clock.now());
+            assert!(
+                jb.delay() <= Duration::from_millis(220),
+                "delay {:?} at {i}",
+                jb.delay()
+            );
+        }
+    }
+
+    #[test]
+    fn rfc3550_5_1_timestamp_jump_resyncs_playout() {
+        let mut clock = ManualClock::default();
+        let mut jb = JitterBuffer::new(JitterConfig::new(160));
+        let t0 = clock.now();
+        let mut played = 0;
+        for i in 0..200u32 {
+            clock.advance_to(t0 + F * i);
+            let ts = if i < 100 {
+                i * 160
+            } else {
+                50_000_000 + i * 160
+            };
+            jb.push(clock.now(), u64::from(i), ts, audio(1));
+            if index(&jb.pop(clock.now())).is_some() {
+                played += 1;
+            }
+        }
+        assert_eq!(jb.stats().resyncs, 1);
+        assert!(played >= 190, "played {played}");
+    }
+}

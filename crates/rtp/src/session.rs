@@ -333,7 +333,7 @@ impl Session {
             }
             LatchDecision::Accept => {}
         }
-        let ext = match self.reception(now, pkt.ssrc, pkt.sequence) {
+        let ext = match self.reception(pkt.ssrc, pkt.sequence) {
             Some(ext) => ext,
             None => return,
         };
@@ -374,7 +374,7 @@ impl Session {
     }
 
     /// RFC 3550 A.1 for the current SSRC; a new SSRC starts a new stream (8.2).
-    fn reception(&mut self, now: Instant, ssrc: u32, seq: u16) -> Option<u64> {
+    fn reception(&mut self, ssrc: u32, seq: u16) -> Option<u64> {
         match self.remote.as_ref().map(|(s, _)| *s) {
             Some(cur) if cur == ssrc => {}
             Some(_) if self.old_ssrc == Some(ssrc) => {
@@ -382,7 +382,7 @@ impl Session {
                 self.stats.malformed += 1;
                 return None;
             }
-            cur => {
+            _ => {
                 if let Some((old, r)) = self.remote.take() {
                     self.lost_before += r.cumulative_lost();
                     self.old_ssrc = Some(old);
@@ -392,12 +392,10 @@ impl Session {
                     let d = self.dtmf.flush();
                     self.push_digit(d);
                 }
-                debug_assert!(cur.is_none() || self.old_ssrc.is_some());
                 self.remote = Some((
                     ssrc,
                     ReceptionState::new(seq, self.cfg.clock_rate, self.epoch),
                 ));
-                let _ = now;
             }
         }
         let (_, r) = self.remote.as_mut()?;

@@ -400,7 +400,11 @@ fn pacer_stall_drops_ticks_session_sends_no_burst() {
     assert_eq!(rtp_sent.len(), 4);
     let (a, b) = (rtp_sent[2], rtp_sent[3]);
     assert_eq!(b.sequence, a.sequence.wrapping_add(1));
-    assert_eq!(b.timestamp, a.timestamp.wrapping_add(6 * 160), "tick 2 to tick 8");
+    assert_eq!(
+        b.timestamp,
+        a.timestamp.wrapping_add(6 * 160),
+        "tick 2 to tick 8"
+    );
     assert_eq!(r.s.stats().ticks_dropped, 5);
     assert!(matches!(
         r.events.last(),
