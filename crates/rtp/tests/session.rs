@@ -455,3 +455,36 @@ fn rfc3550_6_4_1_peer_report_recorded_and_bye_seen() {
     r.s.handle_input(now, Socket::Rtcp, addr("198.51.100.1:9"), &bytes);
     assert_eq!(r.s.stats().rejected_source, 1);
 }
+
+#[test]
+fn rfc5761_rtcp_mux_demultiplexed_on_the_rtp_socket() {
+    use rtp::packet::rtcp::{build_compound, ReportSpec};
+    let peer = addr("192.0.2.1:4000");
+    let mut cfg = SessionConfig::new(Some(peer), 8, 8000, 10);
+    cfg.rtcp_mux = true;
+    let mut r = Rig::new(cfg);
+    let rr = build_compound(&ReportSpec {
+        ssrc: 0x77,
+        sender_info: None,
+        blocks: &[],
+        cname: "peer",
+        bye: false,
+    })
+    .unwrap();
+    r.input(peer, &rr);
+    r.input(peer, &rtp(8, 1, 160, 0x77, true, &[0xd5; 160]));
+    let st = r.s.stats();
+    assert_eq!(
+        (st.rtcp_received, st.packets_received, st.malformed),
+        (1, 1, 0)
+    );
+    let t0 = r.clock.now();
+    r.run_until(t0 + Duration::from_secs(8));
+    assert!(
+        r.sent
+            .iter()
+            .all(|(_, t)| t.socket == Socket::Rtp && t.to == peer),
+        "RTCP rides the RTP port"
+    );
+    assert!(r.sent.iter().any(|(_, t)| rtp::packet::is_rtcp(&t.bytes)));
+}
