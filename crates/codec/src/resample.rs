@@ -198,15 +198,30 @@ impl Resampler {
         self.window.truncate(history);
         self.window.extend(input.iter().map(|&s| f32::from(s)));
         let taps = self.taps_per_phase;
-        for (n, out) in output.iter_mut().enumerate() {
-            // Output n sits at index n * down of the upsampled (rate from * up) stream; it is
-            // branch (n * down) % up applied to the input ending at (n * down) / up.
-            let high = n * down;
-            let phase = high % up;
-            let start = high / up;
-            let branch = &self.branches[phase * taps..(phase + 1) * taps];
-            let y = dot(branch, &self.window[start..start + taps]);
-            *out = to_i16(y);
+        match (up, down) {
+            // Pure upsampling: branch p makes outputs p, p + up, p + 2 up, ...
+            (up, 1) => {
+                for (p, branch) in self.branches.chunks_exact(taps).enumerate() {
+                    fir(branch, &self.window, 1, input.len(), |q, v| {
+                        output[q * up + p] = v;
+                    });
+                }
+            }
+            // Pure downsampling: one branch, every `down`-th window.
+            (1, down) => fir(&self.branches, &self.window, down, out_len, |n, v| {
+                output[n] = v;
+            }),
+            _ => {
+                for (n, out) in output.iter_mut().enumerate() {
+                    // Output n sits at index n * down of the upsampled (rate from * up)
+                    // stream: branch (n * down) % up over the input ending at (n * down) / up.
+                    let high = n * down;
+                    let phase = high % up;
+                    let start = high / up;
+                    let branch = &self.branches[phase * taps..(phase + 1) * taps];
+                    *out = to_i16(dot(branch, &self.window[start..start + taps]));
+                }
+            }
         }
         let consumed = self.window.len() - history;
         self.window.copy_within(consumed.., 0);
@@ -235,7 +250,44 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
             acc[i] += x[i] * y[i];
         }
     }
+    reduce(&acc)
+}
+
+/// Sums the lanes in a fixed order (so chunked and whole-signal runs agree bit for bit).
+#[inline(always)]
+fn reduce(acc: &[f32; LANES]) -> f32 {
     ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
+}
+
+/// Runs one branch `taps` over `count` windows starting `step` input samples apart, handing
+/// each rounded output to `put(index, sample)`. Four outputs per pass share the tap loads and
+/// keep eight independent sums in flight, which is what makes this fast on plain SSE2.
+#[inline(always)]
+fn fir(taps: &[f32], window: &[f32], step: usize, count: usize, mut put: impl FnMut(usize, i16)) {
+    const BLOCK: usize = 4;
+    let t = taps.len();
+    let blocks = count / BLOCK;
+    for b in 0..blocks {
+        let base = b * BLOCK * step;
+        let w: [&[f32]; BLOCK] =
+            std::array::from_fn(|k| &window[base + k * step..base + k * step + t]);
+        let mut acc = [[0.0f32; LANES]; BLOCK];
+        for (j, h) in taps.chunks_exact(LANES).enumerate() {
+            for (a, x) in acc.iter_mut().zip(&w) {
+                let xs = &x[j * LANES..(j + 1) * LANES];
+                for i in 0..LANES {
+                    a[i] += h[i] * xs[i];
+                }
+            }
+        }
+        for (k, a) in acc.iter().enumerate() {
+            put(b * BLOCK + k, to_i16(reduce(a)));
+        }
+    }
+    for n in blocks * BLOCK..count {
+        let start = n * step;
+        put(n, to_i16(dot(taps, &window[start..start + t])));
+    }
 }
 
 /// Round half away from zero, saturating (`as` saturates; `f32::round` is a libm call
