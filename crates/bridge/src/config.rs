@@ -28,6 +28,10 @@ pub struct BridgeConfig {
     pub drain_timeout: Duration,
     /// Trunk allow-list: loopback only unless configured.
     pub access: AccessPolicy,
+    /// Echo mode: callers hear their own audio (the classic test line).
+    pub echo: bool,
+    /// No RTP for this long while not on hold: BYE.
+    pub media_timeout: Duration,
 }
 
 impl Default for BridgeConfig {
@@ -45,6 +49,8 @@ impl Default for BridgeConfig {
             session_expires: 1800,
             drain_timeout: Duration::from_secs(30),
             access: AccessPolicy::default(),
+            echo: false,
+            media_timeout: Duration::from_secs(30),
         }
     }
 }

@@ -2,9 +2,10 @@
 //! clock, sends what it transmits and acts on its events (answer, hang up, release ports).
 
 use crate::config::BridgeConfig;
+use crate::media::{self, MediaCmd, MediaHandle, MediaMode, MediaNote, MediaSettings, PortPair};
 use crate::ports::PortPool;
 use crate::transport::{tcp_connect, Inbound};
-use sip_proto::sdp::LocalMedia;
+use sip_proto::sdp::{LocalMedia, Negotiated};
 use sip_proto::timer::Timers;
 use sip_proto::{CallHandle, Endpoint, EndpointConfig, Event, Flow, Stats, Transmit, Transport};
 use std::cmp::Reverse;
@@ -40,6 +41,11 @@ enum Action {
 
 struct ActiveCall {
     port: Option<u16>,
+    /// Bound at answer; handed to the media task once the remote media is known.
+    pair: Option<PortPair>,
+    media: Option<MediaHandle>,
+    /// From the INVITE's offer; `None` for a late offer (known at the ACK).
+    negotiated: Option<Negotiated>,
     flow: Flow,
     call_id: String,
 }
@@ -58,6 +64,10 @@ pub struct Core {
     draining_since: Option<Instant>,
     /// Most live calls + transactions seen since the allocator was last trimmed.
     live_peak: usize,
+    notes_tx: mpsc::Sender<MediaNote>,
+    notes_rx: Option<mpsc::Receiver<MediaNote>>,
+    media: MediaSettings,
+    seed: u64,
 }
 
 /// Clock for the endpoint: tokio's, so `tokio::time::pause` drives it in tests.
@@ -90,6 +100,8 @@ impl Core {
             access: cfg.access.clone(),
             ..EndpointConfig::default()
         };
+        let (notes_tx, notes_rx) = mpsc::channel(1024);
+        let (echo, media_timeout) = (cfg.echo, cfg.media_timeout);
         Core {
             ports: PortPool::new(cfg.rtp_ports.clone()),
             cfg,
@@ -103,6 +115,18 @@ impl Core {
             calls_total: 0,
             draining_since: None,
             live_peak: 0,
+            notes_tx,
+            notes_rx: Some(notes_rx),
+            media: MediaSettings {
+                mode: if echo {
+                    MediaMode::Echo
+                } else {
+                    MediaMode::Silent
+                },
+                media_timeout,
+                max_buffer_ms: 60_000,
+            },
+            seed: u64::from_le_bytes(seed),
         }
     }
 
@@ -113,6 +137,10 @@ impl Core {
         mut tcp_reg: mpsc::Receiver<(SocketAddr, mpsc::Sender<Vec<u8>>)>,
         mut shutdown: watch::Receiver<bool>,
     ) {
+        let mut notes = match self.notes_rx.take() {
+            Some(n) => n,
+            None => return,
+        };
         let mut housekeeping = tokio::time::interval(Duration::from_secs(5));
         housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -132,6 +160,7 @@ impl Core {
             };
             tokio::select! {
                 biased;
+                Some(note) = notes.recv() => self.on_media_note(note),
                 Some((remote, sender)) = tcp_reg.recv() => {
                     self.tcp.insert(remote, sender);
                 }
@@ -242,13 +271,34 @@ impl Core {
         let Some(call) = self.calls.get_mut(&h) else {
             return;
         };
-        let Some(port) = self.ports.allocate() else {
-            warn!(call_id = %call.call_id, "RTP port range exhausted");
+        let ip = call.flow.local.ip();
+        // A port another process holds is skipped (it goes to the back of the pool).
+        let mut bound = None;
+        for _ in 0..8 {
+            let Some(port) = self.ports.allocate() else {
+                break;
+            };
+            match PortPair::bind(ip, port) {
+                Ok(pair) => {
+                    bound = Some(pair);
+                    break;
+                }
+                Err(e) => {
+                    debug!(port, error = %e, "rtp port busy");
+                    self.ports.release(port);
+                }
+            }
+        }
+        let Some(pair) = bound else {
+            warn!(call_id = %call.call_id, "no free RTP port pair");
             self.ep.reject(t, h, 503, "Service Unavailable");
             return;
         };
+        let port = pair.port;
         call.port = Some(port);
-        let addr = self.cfg.public_ip.unwrap_or(call.flow.local.ip());
+        call.pair = Some(pair);
+        let addr = self.cfg.public_ip.unwrap_or(ip);
+        let negotiated = call.negotiated.clone();
         let media = LocalMedia {
             addr,
             port,
@@ -256,7 +306,44 @@ impl Core {
             telephone_event: true,
             ptime: 20,
         };
-        self.ep.answer(t, h, media);
+        if self.ep.answer(t, h, media) {
+            if let Some(neg) = negotiated {
+                self.start_media(h, neg);
+            }
+        }
+    }
+
+    /// Start the call's media once both ends are known (the answer, or the ACK of a late offer).
+    fn start_media(&mut self, h: CallHandle, neg: Negotiated) {
+        let Some(call) = self.calls.get_mut(&h) else {
+            return;
+        };
+        if call.media.is_some() {
+            return;
+        }
+        let Some(pair) = call.pair.take() else { return };
+        self.seed = self
+            .seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        call.media = media::start(h, pair, neg, self.media, self.notes_tx.clone(), self.seed);
+    }
+
+    fn on_media_note(&mut self, note: MediaNote) {
+        match note {
+            MediaNote::Timeout(h) => {
+                if let Some(c) = self.calls.get(&h) {
+                    warn!(call_id = %c.call_id, "no RTP: hanging up");
+                }
+                self.ep.hangup(now(), h, "media timeout");
+            }
+            MediaNote::Digit(h, digit) => {
+                if let Some(c) = self.calls.get(&h) {
+                    info!(call_id = %c.call_id, %digit, "dtmf (RFC 4733)");
+                }
+            }
+            MediaNote::Ended(..) => {}
+        }
     }
 
     async fn pump(&mut self) {
@@ -302,6 +389,9 @@ impl Core {
                     c.call,
                     ActiveCall {
                         port: None,
+                        pair: None,
+                        media: None,
+                        negotiated: c.negotiated,
                         flow: c.flow,
                         call_id: c.call_id,
                     },
@@ -316,7 +406,10 @@ impl Core {
             }
             Event::CallConfirmed { call, negotiated } => {
                 if let Some(c) = self.calls.get(&call) {
-                    info!(call_id = %c.call_id, codec = ?negotiated.map(|n| n.codec), "call established");
+                    info!(call_id = %c.call_id, codec = ?negotiated.as_ref().map(|n| n.codec), "call established");
+                }
+                if let Some(neg) = negotiated {
+                    self.start_media(call, neg);
                 }
                 if let Some(d) = self.cfg.max_call_duration {
                     self.actions.push(Reverse((t + d, call, Action::Hangup)));
@@ -325,6 +418,10 @@ impl Core {
             Event::MediaUpdate { call, negotiated } => {
                 if let Some(c) = self.calls.get(&call) {
                     info!(call_id = %c.call_id, direction = negotiated.remote_direction.as_str(), "media update");
+                    match &c.media {
+                        Some(m) => m.send(MediaCmd::Update(negotiated)),
+                        None => self.start_media(call, negotiated),
+                    }
                 }
             }
             Event::Dtmf {
@@ -339,6 +436,9 @@ impl Core {
             Event::CallEnded { call, reason } => {
                 if let Some(c) = self.calls.remove(&call) {
                     info!(call_id = %c.call_id, ?reason, "call ended");
+                    if let Some(m) = &c.media {
+                        m.send(MediaCmd::Stop);
+                    }
                     if let Some(p) = c.port {
                         self.ports.release(p);
                     }

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod config;
 mod core;
+pub mod media;
 pub mod ports;
 mod transport;
 

@@ -74,6 +74,12 @@ struct RunArgs {
     /// What other sources get: `forbidden` (403) or `drop` (no answer).
     #[arg(long, env = "SWITCHBOARD_DENY_ACTION")]
     deny_action: Option<String>,
+    /// Echo mode: every answered call hears its own audio back (a test line).
+    #[arg(long, env = "SWITCHBOARD_ECHO")]
+    echo: bool,
+    /// Seconds without RTP (while not on hold) before the bridge hangs up; 0 = never.
+    #[arg(long, env = "SWITCHBOARD_MEDIA_TIMEOUT")]
+    media_timeout: Option<u64>,
     /// Log format.
     #[arg(
         long,
@@ -125,6 +131,12 @@ fn build_config(args: &RunArgs) -> Result<BridgeConfig, settings::ConfigError> {
             });
         }
         cfg.session_expires = se;
+    }
+    if args.echo {
+        cfg.echo = true;
+    }
+    if let Some(s) = args.media_timeout {
+        cfg.media_timeout = settings::media_timeout(s);
     }
     if !args.allow.is_empty() {
         cfg.access.allow =

@@ -60,6 +60,8 @@ pub struct SipSection {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MediaSection {
+    pub echo: Option<bool>,
+    pub media_timeout_secs: Option<u64>,
     pub rtp_ports: Option<Spanned<String>>,
     pub codecs: Option<Spanned<Vec<String>>>,
 }
@@ -130,6 +132,12 @@ pub fn apply_file(cfg: &mut BridgeConfig, path: &Path, text: &str) -> Result<(),
         cfg.access.on_deny = parse_deny_action(d.get_ref())
             .map_err(|m| invalid(d.span().start, format!("sip.deny_action: {m}")))?;
     }
+    if let Some(e) = file.media.echo {
+        cfg.echo = e;
+    }
+    if let Some(t) = file.media.media_timeout_secs {
+        cfg.media_timeout = media_timeout(t);
+    }
     if let Some(r) = file.media.rtp_ports {
         cfg.rtp_ports = parse_port_range(r.get_ref())
             .map_err(|m| invalid(r.span().start, format!("media.rtp_ports: {m}")))?;
@@ -172,6 +180,15 @@ pub fn parse_port_range(s: &str) -> Result<RangeInclusive<u16>, String> {
         return Err("need 1024 <= LO and room for one even/odd pair below HI".into());
     }
     Ok(lo..=hi)
+}
+
+/// 0 turns the media timeout off (a century is "never" for a call).
+pub fn media_timeout(secs: u64) -> Duration {
+    if secs == 0 {
+        Duration::from_secs(100 * 365 * 24 * 3600)
+    } else {
+        Duration::from_secs(secs)
+    }
 }
 
 /// CIDRs (a bare address is a /32 or /128).

@@ -1,0 +1,322 @@
+//! Media for one call: its RTP/RTCP sockets, the sans-IO `rtp::Session`, the codec, and the
+//! playout buffer, in one task per call. It decodes what the caller sends into 24 kHz frames
+//! and sends what the playout buffer holds (echo mode: the caller's own audio), paced by the
+//! session's 20 ms clock; silence when there is nothing to say.
+
+pub mod playout;
+
+use codec::{Decoder, Encoder, Frame, PayloadCodec};
+use playout::{ItemId, PlayoutBuffer};
+use rtp::{Event as RtpEvent, Session, SessionConfig, Slot, Socket};
+use sip_proto::sdp::{Codec, Direction, Negotiated};
+use sip_proto::CallHandle;
+use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+/// What answered calls hear.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaMode {
+    /// Silence (until the Realtime side lands).
+    Silent,
+    /// The caller's own audio, after the jitter buffer (the classic test line).
+    Echo,
+}
+
+/// From the endpoint task to a call's media task.
+#[derive(Debug)]
+pub enum MediaCmd {
+    /// re-INVITE/UPDATE changed the remote media (hold, address, codec).
+    Update(Negotiated),
+    Stop,
+}
+
+/// From a media task to the endpoint task.
+#[derive(Debug)]
+pub enum MediaNote {
+    /// No RTP for the media timeout while not on hold: hang up.
+    Timeout(CallHandle),
+    Digit(CallHandle, char),
+    Ended(CallHandle, Box<rtp::CallStats>),
+}
+
+/// A bound RTP/RTCP socket pair (RTCP on RTP + 1, RFC 3550 11).
+pub struct PortPair {
+    pub port: u16,
+    rtp: StdUdpSocket,
+    rtcp: StdUdpSocket,
+}
+
+impl PortPair {
+    /// Bind `port` and `port + 1` on `ip`.
+    pub fn bind(ip: IpAddr, port: u16) -> std::io::Result<PortPair> {
+        let rtp = StdUdpSocket::bind(SocketAddr::new(ip, port))?;
+        let rtcp = StdUdpSocket::bind(SocketAddr::new(ip, port.wrapping_add(1)))?;
+        rtp.set_nonblocking(true)?;
+        rtcp.set_nonblocking(true)?;
+        Ok(PortPair { port, rtp, rtcp })
+    }
+}
+
+pub struct MediaHandle {
+    tx: mpsc::Sender<MediaCmd>,
+}
+
+impl MediaHandle {
+    pub fn send(&self, cmd: MediaCmd) {
+        if self.tx.try_send(cmd).is_err() {
+            debug!("media task gone or busy");
+        }
+    }
+}
+
+/// Settings shared by every call's media.
+#[derive(Debug, Clone, Copy)]
+pub struct MediaSettings {
+    pub mode: MediaMode,
+    pub media_timeout: Duration,
+    /// Playout buffer bound.
+    pub max_buffer_ms: u32,
+}
+
+pub fn codec_of(c: Codec) -> PayloadCodec {
+    match c {
+        Codec::Pcmu => PayloadCodec::Pcmu,
+        Codec::Pcma => PayloadCodec::Pcma,
+        Codec::Opus => PayloadCodec::Opus,
+    }
+}
+
+/// Start the media task of `call`.
+pub fn start(
+    call: CallHandle,
+    pair: PortPair,
+    neg: Negotiated,
+    settings: MediaSettings,
+    notes: mpsc::Sender<MediaNote>,
+    seed: u64,
+) -> Option<MediaHandle> {
+    let rtp = UdpSocket::from_std(pair.rtp).ok()?;
+    let rtcp = UdpSocket::from_std(pair.rtcp).ok()?;
+    let (tx, rx) = mpsc::channel(16);
+    let mut media = match CallMedia::new(call, neg, settings, seed) {
+        Ok(m) => m,
+        Err(e) => {
+            warn!(?call, error = %e, "cannot start media");
+            return None;
+        }
+    };
+    tokio::spawn(async move {
+        media.run(rtp, rtcp, rx, notes).await;
+    });
+    Some(MediaHandle { tx })
+}
+
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+/// Wall clock in NTP format for RTCP sender reports (RFC 3550 4).
+fn ntp_now() -> u64 {
+    const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = d.as_secs() + NTP_UNIX_OFFSET;
+    let frac = (u64::from(d.subsec_nanos()) << 32) / 1_000_000_000;
+    (secs << 32) | frac
+}
+
+/// We may send unless the peer's offer says it will not receive (RFC 3264 6.1).
+fn may_send(remote: Direction) -> bool {
+    matches!(remote, Direction::SendRecv | Direction::RecvOnly)
+}
+
+/// Their side stops sending: no media timeout (hold).
+fn on_hold(remote: Direction) -> bool {
+    matches!(remote, Direction::RecvOnly | Direction::Inactive)
+}
+
+struct CallMedia {
+    call: CallHandle,
+    settings: MediaSettings,
+    neg: Negotiated,
+    session: Session,
+    decoder: Decoder,
+    encoder: Encoder,
+    playout: PlayoutBuffer,
+    echo_item: ItemId,
+    payload: Vec<u8>,
+    sending: bool,
+}
+
+impl CallMedia {
+    fn new(
+        call: CallHandle,
+        neg: Negotiated,
+        settings: MediaSettings,
+        seed: u64,
+    ) -> Result<Self, String> {
+        let codec = codec_of(neg.codec);
+        let mut cfg = SessionConfig::new(neg.remote_rtp, neg.pt, codec.rtp_clock_rate(), seed);
+        cfg.event_payload_type = neg.dtmf_pt;
+        cfg.media_timeout = settings.media_timeout;
+        let t = now();
+        let mut session = Session::new(cfg, t, ntp_now()).map_err(|e| e.to_string())?;
+        let decoder = Decoder::new(codec).map_err(|e| e.to_string())?;
+        let mut encoder = Encoder::new(codec).map_err(|e| e.to_string())?;
+        let mut silence = Vec::new();
+        encoder
+            .encode(&Frame::silence(), &mut silence)
+            .map_err(|e| e.to_string())?;
+        session.set_silence_payload(silence);
+        session.set_on_hold(t, on_hold(neg.remote_direction));
+        Ok(CallMedia {
+            call,
+            settings,
+            sending: may_send(neg.remote_direction),
+            neg,
+            session,
+            decoder,
+            encoder,
+            playout: PlayoutBuffer::new(settings.max_buffer_ms),
+            echo_item: ItemId::from("echo"),
+            payload: Vec::with_capacity(512),
+        })
+    }
+
+    async fn run(
+        &mut self,
+        rtp: UdpSocket,
+        rtcp: UdpSocket,
+        mut rx: mpsc::Receiver<MediaCmd>,
+        notes: mpsc::Sender<MediaNote>,
+    ) {
+        let mut rtp_buf = vec![0u8; 2048];
+        let mut rtcp_buf = vec![0u8; 2048];
+        loop {
+            let deadline = self
+                .session
+                .poll_timeout()
+                .map(tokio::time::Instant::from_std);
+            let sleep = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                r = rtp.recv_from(&mut rtp_buf) => {
+                    if let Ok((n, from)) = r {
+                        self.session.handle_input(now(), Socket::Rtp, from, &rtp_buf[..n]);
+                    }
+                }
+                r = rtcp.recv_from(&mut rtcp_buf) => {
+                    if let Ok((n, from)) = r {
+                        self.session.handle_input(now(), Socket::Rtcp, from, &rtcp_buf[..n]);
+                    }
+                }
+                cmd = rx.recv() => match cmd {
+                    Some(MediaCmd::Update(neg)) => self.update(neg),
+                    Some(MediaCmd::Stop) | None => {
+                        self.session.close(now());
+                        self.flush(&rtp, &rtcp).await;
+                        let stats = self.session.stats();
+                        info!(call = ?self.call, sent = stats.packets_sent, received = stats.packets_received,
+                              lost = stats.lost, jitter_ms = stats.jitter.as_millis() as u64, late = stats.late,
+                              concealed = stats.concealed, "media ended");
+                        // Never wait on the endpoint task here: the sockets must close now.
+                        let _ = notes.try_send(MediaNote::Ended(self.call, Box::new(stats)));
+                        return;
+                    }
+                },
+                _ = sleep => self.session.handle_timeout(now()),
+            }
+            while let Some(ev) = self.session.poll_event() {
+                self.on_event(ev, &notes);
+            }
+            self.flush(&rtp, &rtcp).await;
+        }
+    }
+
+    async fn flush(&mut self, rtp: &UdpSocket, rtcp: &UdpSocket) {
+        while let Some(t) = self.session.poll_transmit() {
+            let socket = match t.socket {
+                Socket::Rtp if !self.sending => continue,
+                Socket::Rtp => rtp,
+                Socket::Rtcp => rtcp,
+            };
+            if let Err(e) = socket.send_to(&t.bytes, t.to).await {
+                debug!(to = %t.to, error = %e, "rtp send");
+            }
+        }
+    }
+
+    fn update(&mut self, neg: Negotiated) {
+        let t = now();
+        self.session.set_on_hold(t, on_hold(neg.remote_direction));
+        self.sending = may_send(neg.remote_direction);
+        if neg.codec != self.neg.codec
+            || neg.pt != self.neg.pt
+            || neg.remote_rtp != self.neg.remote_rtp
+        {
+            // A new codec or address: a fresh session keeps the rules simple; the SSRC
+            // changes, which RFC 3550 8.2 receivers handle. Hold/unhold never gets here.
+            match CallMedia::new(
+                self.call,
+                neg.clone(),
+                self.settings,
+                t.elapsed().as_nanos() as u64 ^ 0x9e37,
+            ) {
+                Ok(fresh) => *self = fresh,
+                Err(e) => warn!(call = ?self.call, error = %e, "media update failed"),
+            }
+        }
+        self.neg = neg;
+    }
+
+    fn on_event(&mut self, ev: RtpEvent, notes: &mpsc::Sender<MediaNote>) {
+        match ev {
+            RtpEvent::Tick { slot, .. } => {
+                let heard = match slot {
+                    Slot::Audio {
+                        payload_type,
+                        payload,
+                    } if payload_type == self.neg.pt => match self.decoder.decode(&payload) {
+                        Ok(f) => Some(f),
+                        Err(_) => Some(self.decoder.decode_missing(None)),
+                    },
+                    Slot::Audio { .. } => None,
+                    Slot::Missing { .. } => Some(self.decoder.decode_missing(None)),
+                    Slot::Silence => None,
+                };
+                if self.settings.mode == MediaMode::Echo {
+                    if let Some(frame) = heard {
+                        self.playout.push_frame(&self.echo_item, frame);
+                    }
+                }
+                if let Some((_, frame)) = self.playout.next_frame() {
+                    if self.encoder.encode(&frame, &mut self.payload).is_ok() {
+                        let _ = self.session.queue_audio(std::mem::take(&mut self.payload));
+                    }
+                }
+            }
+            RtpEvent::Digit(d) => {
+                let _ = notes.try_send(MediaNote::Digit(self.call, d.digit));
+            }
+            RtpEvent::MediaTimeout => {
+                if notes.try_send(MediaNote::Timeout(self.call)).is_err() {
+                    // Told again at the next timeout check if the endpoint task is busy.
+                    warn!(call = ?self.call, "media timeout note dropped");
+                }
+            }
+            RtpEvent::Latched(addr) => debug!(call = ?self.call, %addr, "rtp latched"),
+            RtpEvent::SsrcChanged { old, new } => {
+                debug!(call = ?self.call, old, new, "remote ssrc changed")
+            }
+            RtpEvent::RemoteBye => debug!(call = ?self.call, "remote RTCP BYE"),
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! Media through the running bridge over loopback: echo mode returns the caller's audio on
+//! one continuous RTP stream, and a call without RTP is hung up after the media timeout.
+
+use bridge::{Bridge, BridgeConfig};
+use codec::{Decoder, Encoder, Frame, PayloadCodec};
+use sip_msg::{Request, Response, SipHeaders};
+use std::net::SocketAddr;
+use std::time::Duration;
+use testkit::uac::Uac;
+use tokio::net::UdpSocket;
+use tokio::time::timeout;
+
+fn config() -> BridgeConfig {
+    BridgeConfig {
+        sip_listen: vec!["127.0.0.1:0".parse().unwrap()],
+        admin_listen: None,
+        sip_t1: Duration::from_millis(10),
+        session_expires: 0,
+        rtp_ports: 31000..=31999,
+        ..BridgeConfig::default()
+    }
+}
+
+/// Place a call whose SDP offer names `rtp_port`; returns the bridge's RTP address.
+async fn call(sip: &UdpSocket, server: SocketAddr, uac: &mut Uac) -> SocketAddr {
+    sip.send_to(&uac.invite(&[]), server).await.unwrap();
+    let mut buf = vec![0u8; 65535];
+    loop {
+        let (n, _) = timeout(Duration::from_secs(5), sip.recv_from(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        let Ok(r) = Response::parse(&buf[..n]) else {
+            continue;
+        };
+        if r.status == 200 {
+            uac.learn(&buf[..n]);
+            sip.send_to(&uac.ack_2xx(), server).await.unwrap();
+            let body = String::from_utf8_lossy(&r.body).to_string();
+            let port: u16 = body
+                .lines()
+                .find_map(|l| l.strip_prefix("m=audio "))
+                .and_then(|l| l.split(' ').next())
+                .and_then(|p| p.parse().ok())
+                .unwrap();
+            return SocketAddr::new(server.ip(), port);
+        }
+    }
+}
+
+fn rtp_packet(seq: u16, ts: u32, ssrc: u32, payload: &[u8]) -> Vec<u8> {
+    let mut p = vec![0x80, 0x00];
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&ts.to_be_bytes());
+    p.extend_from_slice(&ssrc.to_be_bytes());
+    p.extend_from_slice(payload);
+    p
+}
+
+fn tone(frame_index: usize) -> Frame {
+    let mut f = Frame::silence();
+    for (i, s) in f.0.iter_mut().enumerate() {
+        let n = (frame_index * Frame::SAMPLES + i) as f64;
+        *s = (8000.0 * (2.0 * std::f64::consts::PI * 1000.0 * n / 24000.0).sin()) as i16;
+    }
+    f
+}
+
+/// Energy of the 1 kHz component relative to the whole signal, 0..1 (Goertzel).
+fn tone_ratio(samples: &[i16]) -> f64 {
+    let w = 2.0 * std::f64::consts::PI * 1000.0 / 24000.0;
+    let (mut s1, mut s2) = (0.0f64, 0.0f64);
+    let mut total = 0.0;
+    for &x in samples {
+        let x = f64::from(x);
+        total += x * x;
+        let s0 = x + 2.0 * w.cos() * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    let power = s1 * s1 + s2 * s2 - 2.0 * w.cos() * s1 * s2;
+    if total == 0.0 {
+        0.0
+    } else {
+        2.0 * power / (samples.len() as f64 * total)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn echo_mode_returns_the_callers_audio_on_one_continuous_stream() {
+    let bridge = Bridge::start(BridgeConfig {
+        echo: true,
+        ..config()
+    })
+    .await
+    .unwrap();
+    let server = bridge.sip_addrs[0];
+    let sip = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let media = UdpSocket::bind("127.0.0.1:40000").await.unwrap();
+    let mut uac = Uac::new("echo", sip.local_addr().unwrap(), server);
+    let bridge_rtp = call(&sip, server, &mut uac).await;
+
+    let mut enc = Encoder::new(PayloadCodec::Pcmu).unwrap();
+    let mut dec = Decoder::new(PayloadCodec::Pcmu).unwrap();
+    let mut payload = Vec::new();
+    let mut received: Vec<(u16, u32, u32, Vec<u8>)> = Vec::new();
+    let mut buf = vec![0u8; 2048];
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    for i in 0..150usize {
+        tick.tick().await;
+        enc.encode(&tone(i), &mut payload).unwrap();
+        media
+            .send_to(
+                &rtp_packet(i as u16, (i * 160) as u32, 0x1234, &payload),
+                bridge_rtp,
+            )
+            .await
+            .unwrap();
+        while let Ok(Ok((n, from))) =
+            timeout(Duration::from_millis(1), media.recv_from(&mut buf)).await
+        {
+            // Other tests' calls also name port 40000 in their SDP: keep this call's stream.
+            if from == bridge_rtp && n > 12 && buf[0] >> 6 == 2 {
+                let seq = u16::from_be_bytes([buf[2], buf[3]]);
+                let ts = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
+                let ssrc = u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]);
+                received.push((seq, ts, ssrc, buf[12..n].to_vec()));
+            }
+        }
+    }
+    assert!(
+        received.len() > 100,
+        "the bridge sent {} packets in 3 s",
+        received.len()
+    );
+    let ssrc = received[0].2;
+    for w in received.windows(2) {
+        assert_eq!(w[1].2, ssrc, "one SSRC");
+        assert_eq!(
+            w[1].0,
+            w[0].0.wrapping_add(1),
+            "continuous sequence numbers"
+        );
+        assert_eq!(
+            w[1].1,
+            w[0].1.wrapping_add(160),
+            "timestamps advance 20 ms per packet"
+        );
+    }
+    // The second half of what came back is our tone (echo after the jitter buffer).
+    let mut heard = Vec::new();
+    for (_, _, _, p) in &received[received.len() / 2..] {
+        heard.extend_from_slice(&dec.decode(p).unwrap().0);
+    }
+    let ratio = tone_ratio(&heard);
+    assert!(
+        ratio > 0.9,
+        "1 kHz tone energy ratio in the echo: {ratio:.3}"
+    );
+    sip.send_to(&uac.bye(), server).await.unwrap();
+}
+
+#[tokio::test]
+async fn no_rtp_for_the_media_timeout_hangs_up_with_a_reason() {
+    let bridge = Bridge::start(BridgeConfig {
+        media_timeout: Duration::from_millis(500),
+        ..config()
+    })
+    .await
+    .unwrap();
+    let server = bridge.sip_addrs[0];
+    let sip = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut uac = Uac::new("silent", sip.local_addr().unwrap(), server);
+    call(&sip, server, &mut uac).await;
+    let mut buf = vec![0u8; 65535];
+    let bye = loop {
+        let (n, _) = timeout(Duration::from_secs(5), sip.recv_from(&mut buf))
+            .await
+            .expect("BYE in time")
+            .unwrap();
+        if let Ok(r) = Request::parse(&buf[..n]) {
+            break r;
+        }
+    };
+    assert_eq!(bye.method, sip_msg::Method::Bye);
+    assert!(bye
+        .headers
+        .get(&sip_msg::HeaderName::Reason)
+        .unwrap()
+        .contains("media timeout"));
+    let ok = Response::for_request(&bye, 200, "OK");
+    sip.send_to(&ok.to_bytes(), bye.top_via().map(|_| server).unwrap())
+        .await
+        .unwrap();
+}
