@@ -9,7 +9,7 @@ say() { printf '\n==> %s\n' "$*"; }
 
 # --- system packages (apt) ----------------------------------------------------------------
 # command -> Debian package
-declare -A PKGS=([sipp]=sip-tester [curl]=curl)
+declare -A PKGS=([sipp]=sip-tester [curl]=curl [cmake]=cmake [sox]=sox)
 missing=()
 for cmd in "${!PKGS[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${PKGS[$cmd]}")
@@ -35,7 +35,7 @@ say "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets -- -D warnings
 
 say "protocol crates are sans-IO (no tokio in their dependency tree)"
-for c in sip-msg sip-proto; do
+for c in sip-msg sip-proto rtp codec; do
   if cargo tree -p "$c" -e normal | grep -qE '\btokio v'; then
     echo "FAIL: $c depends on tokio" >&2
     exit 1
