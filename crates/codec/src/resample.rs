@@ -101,6 +101,12 @@ pub struct Resampler {
     branches: Vec<f32>,
     /// `taps_per_phase - 1` samples of history, then the chunk being processed.
     window: Vec<f32>,
+    /// Downsampling only: the taps split by input phase, `down` runs of
+    /// `taps_per_phase / down` taps (tap `down * i + r` of the branch is tap `i` of run `r`).
+    down_taps: Vec<f32>,
+    /// Downsampling scratch: one input phase, and the output summed over phases.
+    phase_window: Vec<f32>,
+    partial: Vec<f32>,
 }
 
 impl Resampler {
@@ -114,7 +120,13 @@ impl Resampler {
             .ok_or(ResampleError::UnsupportedRates { from, to })?;
         let prototype = design(&spec);
         let prototype_len = prototype.len();
-        let taps_per_phase = prototype_len.div_ceil(spec.up).next_multiple_of(LANES);
+        // Downsampling splits the taps into `down` runs, each a whole number of lanes.
+        let lanes = if spec.up == 1 {
+            LANES * spec.down
+        } else {
+            LANES
+        };
+        let taps_per_phase = prototype_len.div_ceil(spec.up).next_multiple_of(lanes);
         let mut branches = vec![0.0f32; spec.up * taps_per_phase];
         for phase in 0..spec.up {
             let branch = &mut branches[phase * taps_per_phase..(phase + 1) * taps_per_phase];
@@ -124,12 +136,24 @@ impl Resampler {
                 *tap = prototype.get(phase + spec.up * j).copied().unwrap_or(0.0) as f32;
             }
         }
+        let down_taps = if spec.up == 1 {
+            let runs = taps_per_phase / spec.down;
+            (0..spec.down)
+                .flat_map(|r| (0..runs).map(move |i| (r, i)))
+                .map(|(r, i)| branches[spec.down * i + r])
+                .collect()
+        } else {
+            Vec::new()
+        };
         Ok(Resampler {
             spec,
             prototype_len,
             taps_per_phase,
             branches,
             window: vec![0.0; taps_per_phase - 1],
+            down_taps,
+            phase_window: Vec::new(),
+            partial: Vec::new(),
         })
     }
 
@@ -203,14 +227,30 @@ impl Resampler {
             (up, 1) => {
                 for (p, branch) in self.branches.chunks_exact(taps).enumerate() {
                     fir(branch, &self.window, 1, input.len(), |q, v| {
-                        output[q * up + p] = v;
+                        output[q * up + p] = to_i16(v);
                     });
                 }
             }
-            // Pure downsampling: one branch, every `down`-th window.
-            (1, down) => fir(&self.branches, &self.window, down, out_len, |n, v| {
-                output[n] = v;
-            }),
+            // Pure downsampling: split the input into its `down` phases (x_r[m] = x[down m + r])
+            // and the taps alike; each phase is then a stride-1 filter, the fast case above,
+            // and the output is the sum of the phases' outputs.
+            (1, down) => {
+                let phase_taps = self.taps_per_phase / down;
+                let span = out_len + phase_taps - 1;
+                self.partial.clear();
+                self.partial.resize(out_len, 0.0);
+                for r in 0..down {
+                    self.phase_window.clear();
+                    self.phase_window
+                        .extend(self.window.iter().skip(r).step_by(down).take(span));
+                    let taps = &self.down_taps[r * phase_taps..(r + 1) * phase_taps];
+                    let partial = &mut self.partial;
+                    fir(taps, &self.phase_window, 1, out_len, |n, v| partial[n] += v);
+                }
+                for (out, &v) in output.iter_mut().zip(&self.partial) {
+                    *out = to_i16(v);
+                }
+            }
             _ => {
                 for (n, out) in output.iter_mut().enumerate() {
                     // Output n sits at index n * down of the upsampled (rate from * up)
@@ -260,10 +300,10 @@ fn reduce(acc: &[f32; LANES]) -> f32 {
 }
 
 /// Runs one branch `taps` over `count` windows starting `step` input samples apart, handing
-/// each rounded output to `put(index, sample)`. Four outputs per pass share the tap loads and
+/// each output to `put(index, value)`. Four outputs per pass share the tap loads and
 /// keep eight independent sums in flight, which is what makes this fast on plain SSE2.
 #[inline(always)]
-fn fir(taps: &[f32], window: &[f32], step: usize, count: usize, mut put: impl FnMut(usize, i16)) {
+fn fir(taps: &[f32], window: &[f32], step: usize, count: usize, mut put: impl FnMut(usize, f32)) {
     const BLOCK: usize = 4;
     let t = taps.len();
     let blocks = count / BLOCK;
@@ -281,12 +321,12 @@ fn fir(taps: &[f32], window: &[f32], step: usize, count: usize, mut put: impl Fn
             }
         }
         for (k, a) in acc.iter().enumerate() {
-            put(b * BLOCK + k, to_i16(reduce(a)));
+            put(b * BLOCK + k, reduce(a));
         }
     }
     for n in blocks * BLOCK..count {
         let start = n * step;
-        put(n, to_i16(dot(taps, &window[start..start + t])));
+        put(n, dot(taps, &window[start..start + t]));
     }
 }
 
