@@ -9,7 +9,7 @@ say() { printf '\n==> %s\n' "$*"; }
 
 # --- system packages (apt) ----------------------------------------------------------------
 # command -> Debian package
-declare -A PKGS=([sipp]=sip-tester [curl]=curl [cmake]=cmake [sox]=sox)
+declare -A PKGS=([sipp]=sip-tester [curl]=curl [cmake]=cmake [sox]=sox [baresip]=baresip [tshark]=tshark [python3]=python3)
 missing=()
 for cmd in "${!PKGS[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${PKGS[$cmd]}")
@@ -20,6 +20,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | $SUDO debconf-set-selections
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
@@ -51,5 +52,6 @@ cargo build --release -p switchboard
 
 say "SIPp scenarios"
 SWITCHBOARD_BIN="$PWD/target/release/switchboard" sip-test/run-sipp-tests
+SWITCHBOARD_BIN="$PWD/target/release/switchboard" sip-test/run-baresip-echo
 
 say "all tests passed"
