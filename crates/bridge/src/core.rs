@@ -121,7 +121,7 @@ impl Core {
                 mode: if echo {
                     MediaMode::Echo
                 } else {
-                    MediaMode::Silent
+                    MediaMode::Port
                 },
                 media_timeout,
                 max_buffer_ms: 60_000,

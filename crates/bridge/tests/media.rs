@@ -193,3 +193,134 @@ async fn no_rtp_for_the_media_timeout_hangs_up_with_a_reason() {
         .await
         .unwrap();
 }
+
+/// The AI side's view: caller audio comes out as 24 kHz frames, audio played in goes out as
+/// RTP, a flush silences the caller's ear at once and reports what was really played.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audio_port_frames_in_play_out_and_flush_reports_played_ms() {
+    use bridge::media::{self, MediaCmd, MediaMode, MediaSettings, PortPair};
+    use sip_proto::sdp::{Codec, Direction, Negotiated};
+    let caller = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let pair = PortPair::bind("127.0.0.1".parse().unwrap(), 32100).unwrap();
+    let bridge_rtp: SocketAddr = "127.0.0.1:32100".parse().unwrap();
+    let neg = Negotiated {
+        codec: Codec::Pcmu,
+        pt: 0,
+        dtmf_pt: Some(101),
+        remote_rtp: Some(caller.local_addr().unwrap()),
+        remote_direction: Direction::SendRecv,
+        ptime: 20,
+        audio_index: 0,
+    };
+    let settings = MediaSettings {
+        mode: MediaMode::Port,
+        media_timeout: Duration::from_secs(30),
+        max_buffer_ms: 10_000,
+    };
+    let (notes_tx, _notes_rx) = tokio::sync::mpsc::channel(8);
+    let mut handle =
+        media::start(sip_proto::CallHandle(1), pair, neg, settings, notes_tx, 7).unwrap();
+    let mut frames = handle.frames.take().unwrap();
+
+    // Caller -> frames.
+    let mut enc = Encoder::new(PayloadCodec::Pcmu).unwrap();
+    let mut payload = Vec::new();
+    for i in 0..20usize {
+        enc.encode(&tone(i), &mut payload).unwrap();
+        caller
+            .send_to(
+                &rtp_packet(i as u16, (i * 160) as u32, 9, &payload),
+                bridge_rtp,
+            )
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Frames keep coming every 20 ms (concealment once the caller stops): take 20.
+    let mut heard = Vec::new();
+    for _ in 0..20 {
+        match timeout(Duration::from_millis(500), frames.recv()).await {
+            Ok(Some(f)) => heard.extend_from_slice(&f.0),
+            _ => break,
+        }
+    }
+    assert!(
+        heard.len() >= 10 * Frame::SAMPLES,
+        "frames delivered: {}",
+        heard.len() / Frame::SAMPLES
+    );
+    let ratio = tone_ratio(&heard[heard.len() / 2..]);
+    assert!(ratio > 0.9, "caller's tone in the frames: {ratio:.3}");
+
+    // Play 2 s of tone as item "resp1", flush after ~300 ms.
+    let item: bridge::media::playout::ItemId = "resp1".into();
+    let samples: Vec<i16> = (0..100).flat_map(|i| tone(i).0).collect();
+    handle
+        .commands()
+        .send(MediaCmd::Play {
+            item: item.clone(),
+            samples,
+            last: true,
+        })
+        .await
+        .unwrap();
+    let mut dec = Decoder::new(PayloadCodec::Pcmu).unwrap();
+    let mut buf = vec![0u8; 2048];
+    let start = tokio::time::Instant::now();
+    let mut loud_before = 0;
+    while start.elapsed() < Duration::from_millis(300) {
+        if let Ok(Ok((n, _))) = timeout(Duration::from_millis(50), caller.recv_from(&mut buf)).await
+        {
+            if n > 12 && buf[1] & 0x7f == 0 {
+                let f = dec.decode(&buf[12..n]).unwrap();
+                if f.0.iter().map(|s| i64::from(*s).abs()).max().unwrap_or(0) > 2000 {
+                    loud_before += 1;
+                }
+            }
+        }
+    }
+    assert!(
+        loud_before >= 5,
+        "played audio reached the caller: {loud_before} loud packets"
+    );
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    handle.send(MediaCmd::Flush(tx));
+    let report = rx.await.unwrap();
+    let played = report
+        .played
+        .iter()
+        .find(|(i, _)| **i == *"resp1")
+        .map(|(_, ms)| *ms)
+        .unwrap();
+    // Every one of the 100 frames is either played, dropped by the flush, or was among the
+    // few already handed to the RTP session (cleared too): nothing is counted twice.
+    let accounted = report.dropped_frames + played as usize / 20;
+    assert!(
+        played >= 100,
+        "some of resp1 was played before the flush: {played} ms"
+    );
+    assert!(
+        (85..=100).contains(&accounted),
+        "played {played} ms + dropped {} frames",
+        report.dropped_frames
+    );
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    handle.send(MediaCmd::PlayedMs(item, tx));
+    assert_eq!(rx.await.unwrap(), played);
+    // After the flush the caller hears silence within a few packets.
+    let mut loud_after = 0;
+    for _ in 0..15 {
+        if let Ok(Ok((n, _))) =
+            timeout(Duration::from_millis(100), caller.recv_from(&mut buf)).await
+        {
+            if n > 12 && buf[1] & 0x7f == 0 {
+                let f = dec.decode(&buf[12..n]).unwrap();
+                if f.0.iter().map(|s| i64::from(*s).abs()).max().unwrap_or(0) > 2000 {
+                    loud_after += 1;
+                }
+            }
+        }
+    }
+    assert!(loud_after <= 2, "{loud_after} loud packets after the flush");
+    handle.send(MediaCmd::Stop);
+}

@@ -13,23 +13,41 @@ use sip_proto::CallHandle;
 use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 /// What answered calls hear.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MediaMode {
-    /// Silence (until the Realtime side lands).
-    Silent,
+    /// Whatever the AI side plays through the [`MediaHandle`]; silence when it says nothing.
+    Port,
     /// The caller's own audio, after the jitter buffer (the classic test line).
     Echo,
 }
 
-/// From the endpoint task to a call's media task.
+/// What a flush (barge-in) dropped and what each item had really played.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FlushReport {
+    pub dropped_frames: usize,
+    /// Milliseconds sent per item, recent items only.
+    pub played: Vec<(ItemId, u32)>,
+}
+
+/// To a call's media task.
 #[derive(Debug)]
 pub enum MediaCmd {
     /// re-INVITE/UPDATE changed the remote media (hold, address, codec).
     Update(Negotiated),
+    /// 24 kHz samples of `item` to play; `last` ends the item (its partial frame is padded).
+    Play {
+        item: ItemId,
+        samples: Vec<i16>,
+        last: bool,
+    },
+    /// Barge-in: drop all unsent audio at once.
+    Flush(oneshot::Sender<FlushReport>),
+    /// Milliseconds of `item` the caller has actually been sent.
+    PlayedMs(ItemId, oneshot::Sender<u32>),
     Stop,
 }
 
@@ -60,15 +78,25 @@ impl PortPair {
     }
 }
 
+/// The endpoint task's (and later the AI side's) grip on a call's media.
 pub struct MediaHandle {
     tx: mpsc::Sender<MediaCmd>,
+    /// What the caller says, decoded to 24 kHz, one frame per 20 ms (bounded: if nobody
+    /// reads, the oldest audio is lost, never memory). Taken by whoever consumes it.
+    pub frames: Option<mpsc::Receiver<Frame>>,
 }
 
 impl MediaHandle {
+    /// Fire-and-forget command; dropped if the task is gone or 64 commands behind.
     pub fn send(&self, cmd: MediaCmd) {
         if self.tx.try_send(cmd).is_err() {
             debug!("media task gone or busy");
         }
+    }
+
+    /// A sender for commands, for a consumer that needs `await` (playing audio).
+    pub fn commands(&self) -> mpsc::Sender<MediaCmd> {
+        self.tx.clone()
     }
 }
 
@@ -100,8 +128,9 @@ pub fn start(
 ) -> Option<MediaHandle> {
     let rtp = UdpSocket::from_std(pair.rtp).ok()?;
     let rtcp = UdpSocket::from_std(pair.rtcp).ok()?;
-    let (tx, rx) = mpsc::channel(16);
-    let mut media = match CallMedia::new(call, neg, settings, seed) {
+    let (tx, rx) = mpsc::channel(64);
+    let (frames_tx, frames_rx) = mpsc::channel(FRAMES_QUEUED);
+    let mut media = match CallMedia::new(call, neg, settings, seed, frames_tx) {
         Ok(m) => m,
         Err(e) => {
             warn!(?call, error = %e, "cannot start media");
@@ -111,8 +140,14 @@ pub fn start(
     tokio::spawn(async move {
         media.run(rtp, rtcp, rx, notes).await;
     });
-    Some(MediaHandle { tx })
+    Some(MediaHandle {
+        tx,
+        frames: Some(frames_rx),
+    })
 }
+
+/// One second of caller audio waits for its consumer.
+const FRAMES_QUEUED: usize = 50;
 
 fn now() -> Instant {
     tokio::time::Instant::now().into_std()
@@ -150,6 +185,8 @@ struct CallMedia {
     echo_item: ItemId,
     payload: Vec<u8>,
     sending: bool,
+    frames_tx: mpsc::Sender<Frame>,
+    frames_dropped: u64,
 }
 
 impl CallMedia {
@@ -158,6 +195,7 @@ impl CallMedia {
         neg: Negotiated,
         settings: MediaSettings,
         seed: u64,
+        frames_tx: mpsc::Sender<Frame>,
     ) -> Result<Self, String> {
         let codec = codec_of(neg.codec);
         let mut cfg = SessionConfig::new(neg.remote_rtp, neg.pt, codec.rtp_clock_rate(), seed);
@@ -184,6 +222,8 @@ impl CallMedia {
             playout: PlayoutBuffer::new(settings.max_buffer_ms),
             echo_item: ItemId::from("echo"),
             payload: Vec::with_capacity(512),
+            frames_tx,
+            frames_dropped: 0,
         })
     }
 
@@ -220,6 +260,22 @@ impl CallMedia {
                 }
                 cmd = rx.recv() => match cmd {
                     Some(MediaCmd::Update(neg)) => self.update(neg),
+                    Some(MediaCmd::Play { item, samples, last }) => {
+                        self.playout.push_samples(&item, &samples);
+                        if last {
+                            self.playout.finish_item();
+                        }
+                    }
+                    Some(MediaCmd::Flush(reply)) => {
+                        let dropped_frames = self.playout.flush();
+                        // Frames already queued in the session go too: the caller must hear
+                        // silence at once.
+                        self.session.clear_audio();
+                        let _ = reply.send(FlushReport { dropped_frames, played: self.playout.played() });
+                    }
+                    Some(MediaCmd::PlayedMs(item, reply)) => {
+                        let _ = reply.send(self.playout.played_ms(&item));
+                    }
                     Some(MediaCmd::Stop) | None => {
                         self.session.close(now());
                         self.flush(&rtp, &rtcp).await;
@@ -264,13 +320,20 @@ impl CallMedia {
         {
             // A new codec or address: a fresh session keeps the rules simple; the SSRC
             // changes, which RFC 3550 8.2 receivers handle. Hold/unhold never gets here.
+            // A new SSRC, derived from the old one.
+            let seed = u64::from(self.session.ssrc()).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 1;
             match CallMedia::new(
                 self.call,
                 neg.clone(),
                 self.settings,
-                t.elapsed().as_nanos() as u64 ^ 0x9e37,
+                seed,
+                self.frames_tx.clone(),
             ) {
-                Ok(fresh) => *self = fresh,
+                Ok(mut fresh) => {
+                    // Unsent audio and the played counts survive a codec change.
+                    std::mem::swap(&mut fresh.playout, &mut self.playout);
+                    *self = fresh;
+                }
                 Err(e) => warn!(call = ?self.call, error = %e, "media update failed"),
             }
         }
@@ -292,9 +355,14 @@ impl CallMedia {
                     Slot::Missing { .. } => Some(self.decoder.decode_missing(None)),
                     Slot::Silence => None,
                 };
-                if self.settings.mode == MediaMode::Echo {
-                    if let Some(frame) = heard {
-                        self.playout.push_frame(&self.echo_item, frame);
+                if let Some(frame) = heard {
+                    match self.settings.mode {
+                        MediaMode::Echo => self.playout.push_frame(&self.echo_item, frame),
+                        MediaMode::Port => {
+                            if self.frames_tx.try_send(frame).is_err() {
+                                self.frames_dropped += 1;
+                            }
+                        }
                     }
                 }
                 if let Some((_, frame)) = self.playout.next_frame() {

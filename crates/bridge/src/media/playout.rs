@@ -115,6 +115,11 @@ impl PlayoutBuffer {
             .unwrap_or(0)
     }
 
+    /// Milliseconds sent per recent item.
+    pub fn played(&self) -> Vec<(ItemId, u32)> {
+        self.played.clone()
+    }
+
     /// Buffered audio not yet sent, in milliseconds.
     pub fn buffered_ms(&self) -> u32 {
         self.queue.len() as u32 * Frame::DURATION_MS
