@@ -341,6 +341,19 @@ impl JitterBuffer {
         slot
     }
 
+    /// The payload due in the next slot, if it has arrived: after a `Missing` slot this is the
+    /// packet following the lost one, whose Opus in-band FEC recovers it (RFC 6716 2.1.7).
+    pub fn peek_next(&self) -> Option<&[u8]> {
+        let slot_end = self.next_ts + i64::from(self.cfg.samples_per_frame);
+        self.entries
+            .values()
+            .find(|e| e.ts >= self.next_ts)
+            .and_then(|e| match &e.stored {
+                Stored::Audio { payload, .. } if e.ts < slot_end => Some(payload.as_slice()),
+                _ => None,
+            })
+    }
+
     fn filler(&self, gap_free: bool) -> Slot {
         if self.silent || gap_free {
             Slot::Silence
@@ -413,6 +426,29 @@ mod tests {
         }
         let played: Vec<u8> = out.into_iter().flatten().collect();
         assert_eq!(played, [0, 1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn rfc6716_2_1_7_after_a_lost_slot_the_next_packet_is_there_for_fec() {
+        let mut clock = ManualClock::default();
+        let mut jb = JitterBuffer::new(JitterConfig::new(160));
+        // Packet 2 is lost; 0, 1, 3, 4 arrive at once.
+        for &i in &[0u8, 1, 3, 4] {
+            jb.push(clock.now(), u64::from(i), u32::from(i) * 160, audio(i));
+        }
+        let mut seen = Vec::new();
+        for _ in 0..6 {
+            let slot = jb.pop(clock.now());
+            if matches!(slot, Slot::Missing { .. }) {
+                seen.push(jb.peek_next().and_then(|p| p.first().copied()));
+            }
+            clock.advance(F);
+        }
+        assert_eq!(
+            seen,
+            [Some(3)],
+            "the packet after the lost one, not a later one"
+        );
     }
 
     #[test]

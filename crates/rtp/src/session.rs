@@ -280,6 +280,11 @@ impl Session {
         self.closed
     }
 
+    /// The next slot's payload if already buffered (for Opus FEC after a `Missing` slot).
+    pub fn peek_next_payload(&self) -> Option<&[u8]> {
+        self.jitter.peek_next()
+    }
+
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.transmits.pop_front()
     }

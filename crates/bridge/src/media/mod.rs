@@ -352,7 +352,11 @@ impl CallMedia {
                         Err(_) => Some(self.decoder.decode_missing(None)),
                     },
                     Slot::Audio { .. } => None,
-                    Slot::Missing { .. } => Some(self.decoder.decode_missing(None)),
+                    // Opus recovers the lost frame from the next packet's FEC when it is here.
+                    Slot::Missing { .. } => Some(
+                        self.decoder
+                            .decode_missing(self.session.peek_next_payload()),
+                    ),
                     Slot::Silence => None,
                 };
                 if let Some(frame) = heard {
