@@ -28,6 +28,8 @@ pub struct BridgeConfig {
     pub drain_timeout: Duration,
     /// Trunk allow-list: loopback only unless configured.
     pub access: AccessPolicy,
+    /// Digest authentication of INVITEs; the nonce secret is drawn at start.
+    pub auth: Option<sip_proto::auth::DigestConfig>,
     /// Echo mode: callers hear their own audio (the classic test line).
     pub echo: bool,
     /// No RTP for this long while not on hold: BYE.
@@ -49,6 +51,7 @@ impl Default for BridgeConfig {
             session_expires: 1800,
             drain_timeout: Duration::from_secs(30),
             access: AccessPolicy::default(),
+            auth: None,
             echo: false,
             media_timeout: Duration::from_secs(30),
         }

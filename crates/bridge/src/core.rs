@@ -98,6 +98,10 @@ impl Core {
             session_expires: cfg.session_expires,
             seed: u64::from_le_bytes(seed),
             access: cfg.access.clone(),
+            auth: cfg.auth.clone().map(|mut a| {
+                let _ = getrandom::fill(&mut a.secret);
+                a
+            }),
             ..EndpointConfig::default()
         };
         let (notes_tx, notes_rx) = mpsc::channel(1024);

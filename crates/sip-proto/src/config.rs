@@ -69,6 +69,8 @@ pub struct EndpointConfig {
     pub seed: u64,
     /// Source allow-list.
     pub access: AccessPolicy,
+    /// Digest authentication of INVITEs (RFC 3261 22); `None` lets the allow-list decide alone.
+    pub auth: Option<crate::auth::DigestConfig>,
 }
 
 impl Default for EndpointConfig {
@@ -86,6 +88,7 @@ impl Default for EndpointConfig {
             min_se: 90,
             seed: 0x5eed,
             access: AccessPolicy::default(),
+            auth: None,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The UAS core: routes messages to transactions and calls, applies RFC 3261 8.2 request
 //! checks, and runs the call flow of RFC 3261 13/15 with RFC 4028 session timers.
 
+use crate::auth::Verdict;
 use crate::config::{DenyAction, EndpointConfig, ALLOW, SUPPORTED};
 use crate::dialog::{Dialog, DialogId};
 use crate::rng::Rng;
@@ -90,6 +91,8 @@ pub struct Stats {
     pub stray_responses: u64,
     /// Messages from sources outside the allow-list.
     pub denied: u64,
+    /// INVITEs with wrong credentials (RFC 3261 22).
+    pub auth_failures: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -224,6 +227,9 @@ pub struct Endpoint {
     malformed: u64,
     stray_responses: u64,
     denied: u64,
+    auth_failures: u64,
+    /// Clock origin for nonce timestamps (the first instant we were given).
+    epoch: Option<Instant>,
 }
 
 impl Endpoint {
@@ -245,6 +251,8 @@ impl Endpoint {
             malformed: 0,
             stray_responses: 0,
             denied: 0,
+            auth_failures: 0,
+            epoch: None,
         }
     }
 
@@ -267,6 +275,7 @@ impl Endpoint {
             malformed: self.malformed,
             stray_responses: self.stray_responses,
             denied: self.denied,
+            auth_failures: self.auth_failures,
         }
     }
 
@@ -644,6 +653,10 @@ impl Endpoint {
     }
 
     fn on_invite(&mut self, now: Instant, key: &ServerKey, flow: Flow, req: Request) {
+        if let Some(challenge) = self.authenticate(now, &req) {
+            self.respond(now, key, challenge);
+            return;
+        }
         let at_limit = self.cfg.max_calls > 0 && self.calls.len() >= self.cfg.max_calls;
         if self.draining || at_limit {
             let mut r = self.plain_response(&req, 503, "Service Unavailable");
@@ -714,6 +727,28 @@ impl Endpoint {
             },
         );
         self.events.push_back(Event::IncomingCall(info));
+    }
+
+    /// RFC 3261 22.2: `None` when the INVITE may proceed, else the 401 to send.
+    fn authenticate(&mut self, now: Instant, req: &Request) -> Option<Response> {
+        let auth = self.cfg.auth.as_ref()?;
+        let epoch = *self.epoch.get_or_insert(now);
+        let secs = now.saturating_duration_since(epoch).as_secs();
+        let stale = match auth.verify(req, secs) {
+            Verdict::Authorized { .. } => return None,
+            Verdict::Missing => false,
+            Verdict::Stale => true,
+            Verdict::Invalid(_) => {
+                self.auth_failures += 1;
+                false
+            }
+        };
+        let challenges = auth.challenges(secs, stale);
+        let mut r = self.plain_response(req, 401, "Unauthorized");
+        for c in challenges {
+            r.headers.push(HeaderName::WwwAuthenticate, c);
+        }
+        Some(r)
     }
 
     /// Parse and negotiate an SDP offer, or the error response for it.

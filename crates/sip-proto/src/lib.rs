@@ -5,6 +5,7 @@
 //! expired deadlines with `handle_timeout(now)`; take `poll_transmit`, `poll_event` and
 //! `poll_timeout` out. It never reads a clock, sleeps or touches a socket.
 
+pub mod auth;
 pub mod config;
 pub mod dialog;
 mod endpoint;

@@ -764,3 +764,63 @@ fn drop_mode_answers_nothing_and_allowed_networks_get_in() {
     let opt = h.uac.options();
     assert_eq!(status(&h.send(&opt)[0]), 200);
 }
+
+#[test]
+fn rfc3261_22_2_invite_is_challenged_then_accepted_with_credentials() {
+    use sip_proto::auth::{compute_response, Algorithm, Credentials, DigestConfig};
+    let mut cfg = quiet_config();
+    cfg.auth = Some(DigestConfig {
+        realm: "sb".into(),
+        users: vec![Credentials {
+            username: "trunk".into(),
+            password: "pw-123".into(),
+        }],
+        nonce_ttl: Duration::from_secs(300),
+        secret: [1; 32],
+    });
+    let mut h = Harness::new(cfg);
+    let inv = h.uac.invite(&[]);
+    let out = h.send(&inv);
+    let r = resp(&out[0]);
+    assert_eq!(r.status, 401);
+    let challenge = r
+        .headers
+        .get(&HeaderName::WwwAuthenticate)
+        .unwrap()
+        .to_string();
+    assert!(challenge.contains("algorithm=SHA-256") && challenge.contains("qop=\"auth\""));
+    assert!(h.events().is_empty());
+    let nonce = challenge
+        .split("nonce=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let uri = format!("sip:switchboard@{}", h.flow.local);
+    let good = compute_response(
+        Algorithm::Sha256,
+        "trunk",
+        "sb",
+        "pw-123",
+        "INVITE",
+        &uri,
+        &nonce,
+        Some(("00000001", "cn")),
+    );
+    let auth = format!("Authorization: Digest username=\"trunk\", realm=\"sb\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{good}\", algorithm=SHA-256, qop=auth, nc=00000001, cnonce=\"cn\"");
+    let bad = auth.replace(&good, &"0".repeat(64));
+    let retry = h.uac.invite(&[&bad]);
+    assert_eq!(status(&h.send(&retry)[0]), 401);
+    assert_eq!(h.ep.stats().auth_failures, 1);
+    let retry = h.uac.invite(&[&auth]);
+    let out = h.send(&retry);
+    assert_eq!(status(&out[0]), 100);
+    assert!(matches!(h.events().as_slice(), [Event::IncomingCall(_)]));
+    assert!(
+        out.iter()
+            .all(|t| !String::from_utf8_lossy(&t.data).contains("pw-123")),
+        "the password never goes on the wire"
+    );
+}

@@ -55,6 +55,23 @@ pub struct SipSection {
     pub allow: Option<Spanned<Vec<String>>>,
     /// "forbidden" (403) or "drop" for everyone else.
     pub deny_action: Option<Spanned<String>>,
+    /// Digest authentication of INVITEs (RFC 3261 22, MD5 and SHA-256).
+    pub auth: Option<AuthSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSection {
+    pub realm: Option<String>,
+    pub nonce_ttl_secs: Option<u64>,
+    pub users: Spanned<Vec<UserEntry>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserEntry {
+    pub username: String,
+    pub password: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -137,6 +154,28 @@ pub fn apply_file(cfg: &mut BridgeConfig, path: &Path, text: &str) -> Result<(),
     }
     if let Some(t) = file.media.media_timeout_secs {
         cfg.media_timeout = media_timeout(t);
+    }
+    if let Some(a) = file.sip.auth {
+        if a.users.get_ref().is_empty() {
+            return Err(invalid(
+                a.users.span().start,
+                "sip.auth.users: at least one user".into(),
+            ));
+        }
+        cfg.auth = Some(sip_proto::auth::DigestConfig {
+            realm: a.realm.unwrap_or_else(|| "switchboard".into()),
+            users: a
+                .users
+                .into_inner()
+                .into_iter()
+                .map(|u| sip_proto::auth::Credentials {
+                    username: u.username,
+                    password: u.password,
+                })
+                .collect(),
+            nonce_ttl: Duration::from_secs(a.nonce_ttl_secs.unwrap_or(300)),
+            secret: [0; 32],
+        });
     }
     if let Some(r) = file.media.rtp_ports {
         cfg.rtp_ports = parse_port_range(r.get_ref())
@@ -280,6 +319,32 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.starts_with("x.toml:3: sip.allow"), "{e}");
+    }
+
+    #[test]
+    fn auth_section() {
+        let mut cfg = BridgeConfig::default();
+        let text =
+            "[sip.auth]\nrealm = \"acme\"\nusers = [{ username = \"t1\", password = \"pw\" }]\n";
+        apply_file(&mut cfg, Path::new("x.toml"), text).unwrap();
+        let a = cfg.auth.unwrap();
+        assert_eq!((a.realm.as_str(), a.users.len()), ("acme", 1));
+        let e = apply_file(
+            &mut BridgeConfig::default(),
+            Path::new("x.toml"),
+            "[sip.auth]\nusers = []\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("x.toml:2: sip.auth.users"), "{e}");
+        let e = apply_file(
+            &mut BridgeConfig::default(),
+            Path::new("x.toml"),
+            "[sip.auth]\nusers = [{ username = \"a\" }]\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("x.toml:2:") && e.contains("password"), "{e}");
     }
 
     #[test]
