@@ -24,6 +24,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# --- Python packages (pip) ----------------------------------------------------------------
+# The Realtime conformance test validates our events with the official `openai` types.
+if ! python3 -c "import openai" >/dev/null 2>&1; then
+  say "installing the openai Python package"
+  python3 -m pip install -q openai || python3 -m pip install -q --break-system-packages openai
+fi
+
 # --- toolchain components -----------------------------------------------------------------
 for comp in rustfmt clippy; do
   rustup component list --installed 2>/dev/null | grep -q "^$comp" || rustup component add "$comp"
@@ -36,7 +43,7 @@ say "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets -- -D warnings
 
 say "protocol crates are sans-IO (no tokio in their dependency tree)"
-for c in sip-msg sip-proto rtp codec; do
+for c in sip-msg sip-proto rtp codec realtime; do
   if cargo tree -p "$c" -e normal | grep -qE '\btokio v'; then
     echo "FAIL: $c depends on tokio" >&2
     exit 1

@@ -33,6 +33,10 @@ pub struct DigestConfig {
     pub nonce_ttl: Duration,
     /// Signs nonces so they need no server state.
     pub secret: [u8; 32],
+    /// Offered in this order (RFC 8760 2.4: a UAC takes the first it supports). SHA-256 first
+    /// by default; some peers (SIPp 3.6, older PBXes) read only the first challenge and only
+    /// know MD5, so the order is configurable.
+    pub algorithms: Vec<Algorithm>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +46,22 @@ pub enum Algorithm {
 }
 
 impl Algorithm {
+    /// Both, SHA-256 preferred (RFC 8760).
+    pub fn default_order() -> Vec<Algorithm> {
+        vec![Algorithm::Sha256, Algorithm::Md5]
+    }
+
+    /// `MD5` or `SHA-256` as in the `algorithm` parameter.
+    pub fn from_name(name: &str) -> Option<Algorithm> {
+        if name.eq_ignore_ascii_case("MD5") {
+            Some(Algorithm::Md5)
+        } else if name.eq_ignore_ascii_case("SHA-256") {
+            Some(Algorithm::Sha256)
+        } else {
+            None
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Algorithm::Md5 => "MD5",
@@ -167,7 +187,7 @@ impl DigestConfig {
     pub fn challenges(&self, now_secs: u64, stale: bool) -> Vec<String> {
         let nonce = self.nonce(now_secs);
         let stale = if stale { ", stale=true" } else { "" };
-        [Algorithm::Sha256, Algorithm::Md5]
+        self.algorithms
             .iter()
             .map(|a| {
                 format!(
@@ -206,6 +226,9 @@ impl DigestConfig {
             Some(a) if a.eq_ignore_ascii_case("SHA-256") => Algorithm::Sha256,
             Some(_) => return Verdict::Invalid("unsupported algorithm"),
         };
+        if !self.algorithms.contains(&alg) {
+            return Verdict::Invalid("algorithm not offered");
+        }
         // The credentials must be for this request's URI (RFC 3261 22.4 step 5).
         if uri != req.uri.to_string() {
             return Verdict::Invalid("uri does not match the Request-URI");
@@ -299,6 +322,7 @@ mod tests {
             }],
             nonce_ttl: Duration::from_secs(300),
             secret: [7; 32],
+            algorithms: Algorithm::default_order(),
         }
     }
 

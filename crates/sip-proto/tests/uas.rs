@@ -777,6 +777,7 @@ fn rfc3261_22_2_invite_is_challenged_then_accepted_with_credentials() {
         }],
         nonce_ttl: Duration::from_secs(300),
         secret: [1; 32],
+        algorithms: Algorithm::default_order(),
     });
     let mut h = Harness::new(cfg);
     let inv = h.uac.invite(&[]);

@@ -64,6 +64,8 @@ pub struct SipSection {
 pub struct AuthSection {
     pub realm: Option<String>,
     pub nonce_ttl_secs: Option<u64>,
+    /// Challenge order, e.g. ["SHA-256", "MD5"] (default) or ["MD5"].
+    pub algorithms: Option<Spanned<Vec<String>>>,
     pub users: Spanned<Vec<UserEntry>>,
 }
 
@@ -162,7 +164,27 @@ pub fn apply_file(cfg: &mut BridgeConfig, path: &Path, text: &str) -> Result<(),
                 "sip.auth.users: at least one user".into(),
             ));
         }
+        let algorithms = match &a.algorithms {
+            None => sip_proto::auth::Algorithm::default_order(),
+            Some(list) => {
+                let parsed: Option<Vec<_>> = list
+                    .get_ref()
+                    .iter()
+                    .map(|n| sip_proto::auth::Algorithm::from_name(n))
+                    .collect();
+                match parsed {
+                    Some(v) if !v.is_empty() => v,
+                    _ => {
+                        return Err(invalid(
+                            list.span().start,
+                            "sip.auth.algorithms: \"SHA-256\" and/or \"MD5\"".into(),
+                        ))
+                    }
+                }
+            }
+        };
         cfg.auth = Some(sip_proto::auth::DigestConfig {
+            algorithms,
             realm: a.realm.unwrap_or_else(|| "switchboard".into()),
             users: a
                 .users
