@@ -825,3 +825,23 @@ fn rfc3261_22_2_invite_is_challenged_then_accepted_with_credentials() {
         "the password never goes on the wire"
     );
 }
+
+#[test]
+fn rfc3261_17_2_2_bye_retransmissions_after_a_lost_ack_get_the_same_200() {
+    let mut cfg = quiet_config();
+    cfg.timers.t1 = Duration::from_millis(100);
+    cfg.timers.t2 = Duration::from_millis(800);
+    cfg.timers.t4 = Duration::from_secs(1);
+    let mut h = Harness::new(cfg);
+    h.answered_call(&[]);
+    // The ACK is lost; after the caller's pause its BYE arrives and is retransmitted.
+    h.run_for(Duration::from_millis(500));
+    let bye = h.uac.bye();
+    assert_eq!(status(&h.send(&bye)[0]), 200);
+    for gap in [500u64, 1000, 2000] {
+        h.run_for(Duration::from_millis(gap));
+        let out = h.send(&bye);
+        assert_eq!(out.len(), 1, "retransmitted BYE answered after {gap} ms");
+        assert_eq!(status(&out[0]), 200);
+    }
+}
