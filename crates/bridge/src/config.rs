@@ -28,6 +28,8 @@ pub struct BridgeConfig {
     pub drain_timeout: Duration,
     /// Trunk allow-list: loopback only unless configured.
     pub access: AccessPolicy,
+    /// Per-source message rate (0 = off) and failed-auth bans.
+    pub rate_limit: sip_proto::ratelimit::RateLimit,
     /// Digest authentication of INVITEs; the nonce secret is drawn at start.
     pub auth: Option<sip_proto::auth::DigestConfig>,
     /// Echo mode: callers hear their own audio (the classic test line).
@@ -52,6 +54,7 @@ impl Default for BridgeConfig {
             drain_timeout: Duration::from_secs(30),
             access: AccessPolicy::default(),
             auth: None,
+            rate_limit: sip_proto::ratelimit::RateLimit::default(),
             echo: false,
             media_timeout: Duration::from_secs(30),
         }

@@ -29,6 +29,9 @@ pub struct Snapshot {
     pub stray_responses: u64,
     pub denied: u64,
     pub auth_failures: u64,
+    pub rate_limited: u64,
+    pub banned_drops: u64,
+    pub bans: u64,
     pub rtp_ports_in_use: usize,
     pub calls_total: u64,
     pub draining: bool,
@@ -99,6 +102,7 @@ impl Core {
             session_expires: cfg.session_expires,
             seed: u64::from_le_bytes(seed),
             access: cfg.access.clone(),
+            rate_limit: cfg.rate_limit,
             auth: cfg.auth.clone().map(|mut a| {
                 let _ = getrandom::fill(&mut a.secret);
                 a
@@ -214,7 +218,7 @@ impl Core {
     /// After a load peak, give memory back: shrink oversized maps, then ask the allocator to
     /// return free pages (glibc keeps them otherwise, and RSS would stay at the peak).
     fn release_memory(&mut self) {
-        let mut shrank = self.ep.shrink();
+        let mut shrank = self.ep.shrink(now());
         if self.tcp.capacity() > 256 && self.tcp.len() * 4 < self.tcp.capacity() {
             self.tcp.shrink_to_fit();
             shrank = true;
@@ -378,6 +382,9 @@ impl Core {
                 stray_responses: s.stray_responses,
                 denied: s.denied,
                 auth_failures: s.auth_failures,
+                rate_limited: s.rate_limited,
+                banned_drops: s.banned_drops,
+                bans: s.bans,
                 rtp_ports_in_use: self.ports.in_use(),
                 calls_total: self.calls_total,
                 draining: self.draining_since.is_some(),

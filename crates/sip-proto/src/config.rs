@@ -71,6 +71,8 @@ pub struct EndpointConfig {
     pub access: AccessPolicy,
     /// Digest authentication of INVITEs (RFC 3261 22); `None` lets the allow-list decide alone.
     pub auth: Option<crate::auth::DigestConfig>,
+    /// Per-source message rate and failed-authentication bans.
+    pub rate_limit: crate::ratelimit::RateLimit,
 }
 
 impl Default for EndpointConfig {
@@ -89,6 +91,7 @@ impl Default for EndpointConfig {
             seed: 0x5eed,
             access: AccessPolicy::default(),
             auth: None,
+            rate_limit: crate::ratelimit::RateLimit::default(),
         }
     }
 }

@@ -4,6 +4,7 @@
 use crate::auth::Verdict;
 use crate::config::{DenyAction, EndpointConfig, ALLOW, SUPPORTED};
 use crate::dialog::{Dialog, DialogId};
+use crate::ratelimit::{Admit, Limiter};
 use crate::rng::Rng;
 use crate::sdp::{self, Direction, LocalMedia, Negotiated, SessionDescription};
 use crate::timer::{TimerKey, TimerTable};
@@ -18,7 +19,7 @@ use sip_msg::{
 };
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 /// Our handle for a call (one INVITE dialog).
@@ -93,6 +94,13 @@ pub struct Stats {
     pub denied: u64,
     /// INVITEs with wrong credentials (RFC 3261 22).
     pub auth_failures: u64,
+    /// Messages dropped because their source exceeded its rate.
+    pub rate_limited: u64,
+    /// Messages dropped because their source is banned, and bans imposed.
+    pub banned_drops: u64,
+    pub bans: u64,
+    /// Sources with rate-limit state.
+    pub tracked_sources: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -230,10 +238,12 @@ pub struct Endpoint {
     auth_failures: u64,
     /// Clock origin for nonce timestamps (the first instant we were given).
     epoch: Option<Instant>,
+    limiter: Limiter,
 }
 
 impl Endpoint {
     pub fn new(cfg: EndpointConfig) -> Self {
+        let limiter = Limiter::new(cfg.rate_limit);
         Endpoint {
             rng: Rng::new(cfg.seed),
             cfg,
@@ -253,6 +263,7 @@ impl Endpoint {
             denied: 0,
             auth_failures: 0,
             epoch: None,
+            limiter,
         }
     }
 
@@ -276,12 +287,18 @@ impl Endpoint {
             stray_responses: self.stray_responses,
             denied: self.denied,
             auth_failures: self.auth_failures,
+            rate_limited: self.limiter.rate_limited,
+            banned_drops: self.limiter.banned_drops,
+            bans: self.limiter.bans,
+            tracked_sources: self.limiter.tracked(),
         }
     }
 
     /// Return memory after a load peak: hash maps and queues keep their peak capacity until
     /// told otherwise. Cheap when nothing is oversized; returns whether anything shrank.
-    pub fn shrink(&mut self) -> bool {
+    /// Also forgets rate-limit state of quiet sources.
+    pub fn shrink(&mut self, now: Instant) -> bool {
+        self.limiter.forget_idle(now);
         fn oversized(len: usize, cap: usize) -> bool {
             cap > 256 && len * 4 < cap
         }
@@ -325,6 +342,9 @@ impl Endpoint {
                     data: b"\r\n".to_vec(),
                 });
             }
+            return;
+        }
+        if self.limiter.admit(flow.remote.ip(), now) != Admit::Yes {
             return;
         }
         if !self.cfg.access.allows(flow.remote.ip()) {
@@ -653,7 +673,7 @@ impl Endpoint {
     }
 
     fn on_invite(&mut self, now: Instant, key: &ServerKey, flow: Flow, req: Request) {
-        if let Some(challenge) = self.authenticate(now, &req) {
+        if let Some(challenge) = self.authenticate(now, flow.remote.ip(), &req) {
             self.respond(now, key, challenge);
             return;
         }
@@ -730,16 +750,20 @@ impl Endpoint {
     }
 
     /// RFC 3261 22.2: `None` when the INVITE may proceed, else the 401 to send.
-    fn authenticate(&mut self, now: Instant, req: &Request) -> Option<Response> {
+    fn authenticate(&mut self, now: Instant, source: IpAddr, req: &Request) -> Option<Response> {
         let auth = self.cfg.auth.as_ref()?;
         let epoch = *self.epoch.get_or_insert(now);
         let secs = now.saturating_duration_since(epoch).as_secs();
         let stale = match auth.verify(req, secs) {
-            Verdict::Authorized { .. } => return None,
+            Verdict::Authorized { .. } => {
+                self.limiter.auth_succeeded(source);
+                return None;
+            }
             Verdict::Missing => false,
             Verdict::Stale => true,
             Verdict::Invalid(_) => {
                 self.auth_failures += 1;
+                self.limiter.auth_failed(source, now);
                 false
             }
         };

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod config;
 pub mod dialog;
 mod endpoint;
+pub mod ratelimit;
 mod rng;
 pub mod sdp;
 pub mod timer;

@@ -735,8 +735,11 @@ fn ten_thousand_calls_leave_nothing_behind() {
         ),
         (0, 0, 0, 0, 0)
     );
-    assert!(h.ep.shrink(), "maps sized for the peak are shrunk");
-    assert!(!h.ep.shrink(), "and then left alone");
+    assert!(
+        h.ep.shrink(h.clock.now()),
+        "maps sized for the peak are shrunk"
+    );
+    assert!(!h.ep.shrink(h.clock.now()), "and then left alone");
 }
 
 #[test]
@@ -844,4 +847,27 @@ fn rfc3261_17_2_2_bye_retransmissions_after_a_lost_ack_get_the_same_200() {
         assert_eq!(out.len(), 1, "retransmitted BYE answered after {gap} ms");
         assert_eq!(status(&out[0]), 200);
     }
+}
+
+#[test]
+fn a_flooding_source_is_rate_limited_while_others_still_get_in() {
+    let mut cfg = quiet_config();
+    cfg.rate_limit.messages_per_sec = 20;
+    cfg.rate_limit.burst = 10;
+    let mut h = Harness::new(cfg);
+    let flooder = Flow {
+        remote: "127.0.0.2:5099".parse().unwrap(),
+        ..h.flow
+    };
+    let mut f = Uac::new("flood", flooder.remote, h.flow.local);
+    let mut answered = 0;
+    for _ in 0..200 {
+        h.ep.handle_input(h.clock.now(), flooder, &f.options());
+        answered += h.drain().len();
+    }
+    assert_eq!(answered, 10, "only the burst is answered");
+    assert_eq!(h.ep.stats().rate_limited, 190);
+    // A caller from another address is not slowed at all.
+    h.established();
+    assert_eq!(h.ep.stats().calls, 1);
 }

@@ -57,6 +57,12 @@ pub struct SipSection {
     pub deny_action: Option<Spanned<String>>,
     /// Digest authentication of INVITEs (RFC 3261 22, MD5 and SHA-256).
     pub auth: Option<AuthSection>,
+    /// Messages per second per source address (0 = off) and the burst allowed.
+    pub rate_limit: Option<u32>,
+    pub rate_burst: Option<u32>,
+    /// Failed authentications in a row that ban a source, and for how long.
+    pub ban_after_failed_auth: Option<u32>,
+    pub ban_secs: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -156,6 +162,16 @@ pub fn apply_file(cfg: &mut BridgeConfig, path: &Path, text: &str) -> Result<(),
     }
     if let Some(t) = file.media.media_timeout_secs {
         cfg.media_timeout = media_timeout(t);
+    }
+    if let Some(r) = file.sip.rate_limit {
+        cfg.rate_limit.messages_per_sec = r;
+        cfg.rate_limit.burst = file.sip.rate_burst.unwrap_or(r.saturating_mul(2));
+    }
+    if let Some(n) = file.sip.ban_after_failed_auth {
+        cfg.rate_limit.ban_after_failed_auth = n;
+    }
+    if let Some(b) = file.sip.ban_secs {
+        cfg.rate_limit.ban_for = Duration::from_secs(b);
     }
     if let Some(a) = file.sip.auth {
         if a.users.get_ref().is_empty() {
