@@ -1,0 +1,344 @@
+//! The simulator over a real loopback WebSocket: the VAD turn, GA errors, cancel, and every
+//! server event it sent through openai-python's strict validator (issue 5, Conformance).
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use base64::Engine;
+use futures_util::{SinkExt, StreamExt};
+use realtime::{ClientEvent, ServerEvent, SessionConfig, TurnDetection, Voice};
+use realtime_sim::Simulator;
+use serde_json::Value;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+const VALIDATOR: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../realtime/tests/validate_realtime_events.py"
+);
+const STEP: Duration = Duration::from_secs(10);
+
+struct Client {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// Every server event received, one JSON line each, for the validator.
+    log: Vec<String>,
+}
+
+impl Client {
+    async fn connect(sim: &Simulator) -> Self {
+        let (ws, _) = tokio::time::timeout(STEP, tokio_tungstenite::connect_async(sim.url()))
+            .await
+            .expect("connect timed out")
+            .expect("connect");
+        let mut c = Self {
+            ws,
+            log: Vec::new(),
+        };
+        let first = c.next().await;
+        assert_eq!(first["type"], "session.created", "{first}");
+        c
+    }
+
+    async fn send_raw(&mut self, text: &str) {
+        self.ws.send(Message::text(text.to_owned())).await.unwrap();
+    }
+
+    async fn send(&mut self, ev: ClientEvent) {
+        self.send_raw(&ev.to_json().unwrap()).await;
+    }
+
+    async fn next(&mut self) -> Value {
+        loop {
+            let msg = tokio::time::timeout(STEP, self.ws.next())
+                .await
+                .expect("no server event within 10 s")
+                .expect("socket closed")
+                .expect("read error");
+            if let Message::Text(t) = msg {
+                let text = t.as_str().to_owned();
+                // Our typed model must read it too.
+                ServerEvent::parse(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+                self.log.push(text.clone());
+                return serde_json::from_str(&text).unwrap();
+            }
+        }
+    }
+
+    /// Events up to and including the first of type `until`.
+    async fn until(&mut self, until: &str) -> Vec<Value> {
+        let mut out = Vec::new();
+        loop {
+            let ev = self.next().await;
+            let done = ev["type"] == until;
+            out.push(ev);
+            if done {
+                return out;
+            }
+        }
+    }
+
+    fn validate(&self) {
+        let mut child = Command::new("python3")
+            .arg(VALIDATOR)
+            .args(["server", "--strict"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("python3 is required for the conformance check");
+        let mut jsonl = self.log.join("\n");
+        jsonl.push('\n');
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(jsonl.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let report = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !report.contains("No module named"),
+            "needs pip install openai\n{report}"
+        );
+        assert!(
+            out.status.success() && report.trim_end().ends_with("0 invalid"),
+            "simulator events rejected by openai-python's models:\n{report}"
+        );
+        eprintln!("{} server events, {}", self.log.len(), report.trim());
+    }
+}
+
+fn types(events: &[Value]) -> Vec<&str> {
+    events.iter().filter_map(|e| e["type"].as_str()).collect()
+}
+
+/// Asserts `want` appears in `events` in this order (other events may interleave).
+fn assert_in_order(events: &[Value], want: &[&str]) {
+    let got = types(events);
+    let mut it = got.iter();
+    for w in want {
+        assert!(it.any(|g| g == w), "missing {w} in order; got {got:?}");
+    }
+}
+
+fn pcm(samples: impl Iterator<Item = i16>) -> Vec<u8> {
+    samples.flat_map(|s| s.to_le_bytes()).collect()
+}
+
+fn loud_noise(n: usize) -> Vec<u8> {
+    let mut x: u32 = 0x1234_5678;
+    pcm((0..n).map(move |_| {
+        x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        ((x >> 16) as i16) / 3
+    }))
+}
+
+#[tokio::test]
+async fn vad_turn_streams_an_automatic_response_in_ga_order() {
+    let sim = Simulator::bind("127.0.0.1:0").await.unwrap();
+    let mut c = Client::connect(&sim).await;
+    let config = SessionConfig::builder()
+        .turn_detection(Some(TurnDetection::server_vad()))
+        .build()
+        .unwrap();
+    c.send(config.update_event()).await;
+    let updated = c.until("session.updated").await;
+    let session = &updated[updated.len() - 1]["session"];
+    assert_eq!(session["audio"]["input"]["format"]["rate"], 24000);
+    assert_eq!(
+        session["audio"]["input"]["turn_detection"]["silence_duration_ms"],
+        500
+    );
+
+    // 1 s of loud noise then 1 s of silence, in 50 ms appends (1200 samples).
+    let noise = loud_noise(24_000);
+    for chunk in noise.chunks(2_400) {
+        c.send(ClientEvent::append(chunk)).await;
+    }
+    for _ in 0..20 {
+        c.send(ClientEvent::append(&[0u8; 2_400])).await;
+    }
+    let events = c.until("response.done").await;
+    assert_in_order(
+        &events,
+        &[
+            "input_audio_buffer.speech_started",
+            "input_audio_buffer.speech_stopped",
+            "input_audio_buffer.committed",
+            "conversation.item.added",
+            "conversation.item.done",
+            "response.created",
+            "response.output_item.added",
+            "response.output_audio.delta",
+            "response.output_audio_transcript.delta",
+            "response.output_audio_transcript.done",
+            "response.output_item.done",
+            "response.done",
+        ],
+    );
+    let started = events
+        .iter()
+        .find(|e| e["type"] == "input_audio_buffer.speech_started")
+        .unwrap();
+    assert_eq!(started["audio_start_ms"], 0);
+    let stopped = events
+        .iter()
+        .find(|e| e["type"] == "input_audio_buffer.speech_stopped")
+        .unwrap();
+    let end = stopped["audio_end_ms"].as_u64().unwrap();
+    assert!((1_400..=1_600).contains(&end), "audio_end_ms {end}");
+    let user = events
+        .iter()
+        .find(|e| e["type"] == "conversation.item.added")
+        .unwrap();
+    assert_eq!(user["item"]["role"], "user");
+    assert_eq!(user["item"]["id"], started["item_id"]);
+    assert!(user["item"]["content"][0]["transcript"].is_string());
+
+    let audio: Vec<u8> = events
+        .iter()
+        .filter(|e| e["type"] == "response.output_audio.delta")
+        .flat_map(|e| {
+            base64::engine::general_purpose::STANDARD
+                .decode(e["delta"].as_str().unwrap())
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(audio.len(), 48_000, "1 s of pcm16 at 24 kHz");
+    let peak = audio
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]).unsigned_abs())
+        .max()
+        .unwrap();
+    assert!(peak > 7_000, "tone peak {peak}");
+    let transcript: String = events
+        .iter()
+        .filter(|e| e["type"] == "response.output_audio_transcript.delta")
+        .map(|e| e["delta"].as_str().unwrap())
+        .collect();
+    let done_t = events
+        .iter()
+        .find(|e| e["type"] == "response.output_audio_transcript.done")
+        .unwrap();
+    assert_eq!(done_t["transcript"], transcript.as_str());
+    let done = &events[events.len() - 1]["response"];
+    assert_eq!(done["status"], "completed");
+    assert!(done["usage"]["total_tokens"].as_u64().unwrap() > 0);
+    assert_eq!(
+        done["output"][0]["content"][0]["transcript"],
+        transcript.as_str()
+    );
+    c.validate();
+}
+
+#[tokio::test]
+async fn voice_is_fixed_after_assistant_audio_and_pcm_rate_must_be_24000() {
+    let sim = Simulator::bind("127.0.0.1:0").await.unwrap();
+    let mut c = Client::connect(&sim).await;
+    // Before any audio the voice may change.
+    let cedar = SessionConfig::builder()
+        .voice(Voice::named("cedar"))
+        .build()
+        .unwrap();
+    c.send(cedar.update_event()).await;
+    let ev = c.until("session.updated").await;
+    assert_eq!(
+        ev[ev.len() - 1]["session"]["audio"]["output"]["voice"],
+        "cedar"
+    );
+
+    c.send_raw(
+        r#"{"type":"session.update","event_id":"evt_rate","session":{"type":"realtime","audio":{"input":{"format":{"type":"audio/pcm","rate":16000}}}}}"#,
+    )
+    .await;
+    let err = c.next().await;
+    assert_eq!(err["type"], "error", "{err}");
+    assert_eq!(err["error"]["code"], "invalid_value");
+    assert_eq!(err["error"]["type"], "invalid_request_error");
+    assert_eq!(err["error"]["param"], "session.audio.input.format.rate");
+    assert_eq!(err["error"]["event_id"], "evt_rate");
+
+    c.send(ClientEvent::create_response(None)).await;
+    c.until("response.done").await;
+
+    let marin = SessionConfig::builder()
+        .voice(Voice::named("marin"))
+        .build()
+        .unwrap();
+    c.send(marin.update_event().with_event_id("evt_voice"))
+        .await;
+    let err = c.next().await;
+    assert_eq!(err["type"], "error", "{err}");
+    assert_eq!(err["error"]["code"], "cannot_update_voice");
+    assert_eq!(err["error"]["event_id"], "evt_voice");
+
+    // The same voice is still accepted, and the rejected update changed nothing.
+    c.send(cedar.update_event()).await;
+    let ev = c.next().await;
+    assert_eq!(ev["type"], "session.updated", "{ev}");
+    assert_eq!(ev["session"]["audio"]["output"]["voice"], "cedar");
+    assert_eq!(ev["session"]["audio"]["input"]["format"]["rate"], 24000);
+    c.validate();
+}
+
+#[tokio::test]
+async fn malformed_and_unknown_events_get_errors_and_the_socket_survives() {
+    let sim = Simulator::bind("127.0.0.1:0").await.unwrap();
+    let mut c = Client::connect(&sim).await;
+    c.send_raw("{not json").await;
+    let err = c.next().await;
+    assert_eq!(err["type"], "error", "{err}");
+    assert_eq!(err["error"]["type"], "invalid_request_error");
+
+    c.send_raw(r#"{"event_id":"evt_1"}"#).await;
+    let err = c.next().await;
+    assert_eq!(err["error"]["code"], "invalid_event", "{err}");
+    assert_eq!(err["error"]["event_id"], "evt_1");
+
+    c.send_raw(r#"{"type":"response.audio.delta","event_id":"evt_2"}"#)
+        .await;
+    let err = c.next().await;
+    assert_eq!(err["error"]["code"], "invalid_value", "{err}");
+    assert_eq!(err["error"]["param"], "type");
+
+    // Still serving: a response can be created and cancelled.
+    c.send(ClientEvent::create_response(None)).await;
+    c.until("response.created").await;
+    c.send(ClientEvent::create_response(None).with_event_id("evt_twice"))
+        .await;
+    let ev = c.until("error").await;
+    let err = &ev[ev.len() - 1];
+    assert_eq!(
+        err["error"]["code"], "conversation_already_has_active_response",
+        "{err}"
+    );
+    assert_eq!(err["error"]["event_id"], "evt_twice");
+    c.send(ClientEvent::cancel_response()).await;
+    let ev = c.until("response.done").await;
+    let done = &ev[ev.len() - 1]["response"];
+    assert_eq!(done["status"], "cancelled", "{done}");
+    assert_eq!(done["status_details"]["reason"], "client_cancelled");
+    c.send(ClientEvent::cancel_response()).await;
+    let err = c.next().await;
+    assert_eq!(err["error"]["code"], "response_cancel_not_active", "{err}");
+    c.validate();
+}
+
+#[tokio::test]
+async fn shutdown_stops_accepting() {
+    let sim = Simulator::bind("127.0.0.1:0").await.unwrap();
+    let url = sim.url();
+    let c = Client::connect(&sim).await;
+    drop(c);
+    sim.shutdown().await;
+    let res = tokio::time::timeout(STEP, tokio_tungstenite::connect_async(url))
+        .await
+        .unwrap();
+    assert!(res.is_err());
+}
