@@ -29,8 +29,8 @@ use crate::vad::{Vad, VadEvent};
 const RESPONSE_MS: u64 = 1_000;
 /// Audio per `response.output_audio.delta`.
 const CHUNK_MS: u64 = 100;
-/// Wall-clock gap between deltas (5x faster than real time, so tests stay short yet cancellable).
-const CHUNK_PACE: Duration = Duration::from_millis(20);
+/// Wall-clock gap between deltas (2x faster than real time: tests stay short, barge-in has time).
+const CHUNK_PACE: Duration = Duration::from_millis(50);
 /// What the scripted agent "says".
 const ANSWER: &str = "Hello, this is the simulated agent speaking.";
 /// Placeholder transcript of a caller turn.

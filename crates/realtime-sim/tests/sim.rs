@@ -342,3 +342,77 @@ async fn shutdown_stops_accepting() {
         .unwrap();
     assert!(res.is_err());
 }
+
+#[tokio::test]
+async fn speech_during_a_response_cancels_it_as_turn_detected() {
+    let sim = Simulator::bind("127.0.0.1:0").await.unwrap();
+    let mut c = Client::connect(&sim).await;
+    c.send(ClientEvent::create_response(None)).await;
+    c.until("response.created").await;
+    let noise = loud_noise(4_800);
+    for chunk in noise.chunks(2_400) {
+        c.send(ClientEvent::append(chunk)).await;
+    }
+    let ev = c.until("response.done").await;
+    assert_in_order(&ev, &["input_audio_buffer.speech_started", "response.done"]);
+    let done = &ev[ev.len() - 1]["response"];
+    assert_eq!(done["status"], "cancelled", "{done}");
+    assert_eq!(done["status_details"]["reason"], "turn_detected");
+    c.validate();
+}
+
+#[tokio::test]
+async fn manual_commit_with_g711_needs_100_ms_and_answers_in_the_output_format() {
+    let sim = Simulator::bind("127.0.0.1:0").await.unwrap();
+    let mut c = Client::connect(&sim).await;
+    let config = SessionConfig::builder()
+        .turn_detection(None)
+        .input_format(realtime::AudioFormat::Pcmu)
+        .output_format(realtime::AudioFormat::Pcma)
+        .build()
+        .unwrap();
+    c.send(config.update_event()).await;
+    let ev = c.next().await;
+    assert_eq!(ev["type"], "session.updated", "{ev}");
+    assert!(ev["session"]["audio"]["input"]["turn_detection"].is_null());
+    assert_eq!(
+        ev["session"]["audio"]["input"]["format"]["type"],
+        "audio/pcmu"
+    );
+
+    c.send(ClientEvent::append(&[0x10u8; 400])).await; // 50 ms
+    c.send(ClientEvent::commit().with_event_id("evt_c")).await;
+    let err = c.next().await;
+    assert_eq!(
+        err["error"]["code"], "input_audio_buffer_commit_empty",
+        "{err}"
+    );
+    assert_eq!(err["error"]["event_id"], "evt_c");
+
+    c.send(ClientEvent::append(&[0x10u8; 800])).await;
+    c.send(ClientEvent::commit()).await;
+    let ev = c.until("conversation.item.done").await;
+    assert_eq!(
+        types(&ev),
+        [
+            "input_audio_buffer.committed",
+            "conversation.item.added",
+            "conversation.item.done"
+        ]
+    );
+    c.send(ClientEvent::create_response(None)).await;
+    let ev = c.until("response.done").await;
+    let bytes: usize = ev
+        .iter()
+        .filter(|e| e["type"] == "response.output_audio.delta")
+        .map(|e| {
+            base64::engine::general_purpose::STANDARD
+                .decode(e["delta"].as_str().unwrap())
+                .unwrap()
+                .len()
+        })
+        .sum();
+    assert_eq!(bytes, 8_000, "1 s of G.711 at 8 kHz");
+    assert!(!types(&ev).contains(&"input_audio_buffer.speech_started"));
+    c.validate();
+}
