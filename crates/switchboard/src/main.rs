@@ -20,7 +20,16 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the bridge (SIP on UDP+TCP, admin HTTP).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
+    /// Run the local Realtime API simulator alone (WebSocket, GA protocol), for tests and demos.
+    Sim(SimArgs),
+}
+
+#[derive(clap::Args)]
+struct SimArgs {
+    /// Address to serve ws://ADDR/v1/realtime on.
+    #[arg(long, env = "SWITCHBOARD_SIM_LISTEN", default_value = "127.0.0.1:8765")]
+    listen: SocketAddr,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -215,22 +224,43 @@ async fn wait_for_signal() {
     }
 }
 
+async fn sim(args: SimArgs) -> ExitCode {
+    let sim = match realtime_sim::Simulator::bind(args.listen).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("switchboard: simulator: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    tracing::info!(url = %sim.url(), "Realtime simulator listening");
+    wait_for_signal().await;
+    sim.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => Some(rt),
+        Err(e) => {
+            eprintln!("switchboard: cannot start runtime: {e}");
+            None
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run(args) => {
             init_logging(args.log_format);
-            let rt = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("switchboard: cannot start runtime: {e}");
-                    return ExitCode::from(1);
-                }
-            };
-            rt.block_on(run(args))
+            runtime().map_or(ExitCode::from(1), |rt| rt.block_on(run(*args)))
+        }
+        Command::Sim(args) => {
+            init_logging(LogFormat::Human);
+            runtime().map_or(ExitCode::from(1), |rt| rt.block_on(sim(args)))
         }
     }
 }

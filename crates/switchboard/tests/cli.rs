@@ -50,3 +50,34 @@ fn bad_config_names_file_line_and_field() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--rtp-ports"));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn sim_subcommand_serves_websocket_on_loopback() {
+    use std::io::{Read, Write};
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut child = bin()
+        .args(["sim", "--listen", &format!("127.0.0.1:{port}")])
+        .spawn()
+        .unwrap();
+    let mut ok = false;
+    for _ in 0..50 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            // A WebSocket upgrade must be answered with 101 Switching Protocols.
+            let req = format!("GET /v1/realtime?model=gpt-realtime HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+            s.write_all(req.as_bytes()).unwrap();
+            s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                .unwrap();
+            let mut buf = [0u8; 64];
+            let n = s.read(&mut buf).unwrap_or(0);
+            ok = String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 101");
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(ok, "switchboard sim answered the WebSocket upgrade");
+}
