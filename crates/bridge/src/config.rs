@@ -32,6 +32,8 @@ pub struct BridgeConfig {
     pub rate_limit: sip_proto::ratelimit::RateLimit,
     /// Digest authentication of INVITEs; the nonce secret is drawn at start.
     pub auth: Option<sip_proto::auth::DigestConfig>,
+    /// The Realtime side of each call (simulator or API); `None` leaves calls silent.
+    pub ai: Option<crate::ai::AiSettings>,
     /// Echo mode: callers hear their own audio (the classic test line).
     pub echo: bool,
     /// No RTP for this long while not on hold: BYE.
@@ -55,6 +57,7 @@ impl Default for BridgeConfig {
             access: AccessPolicy::default(),
             auth: None,
             rate_limit: sip_proto::ratelimit::RateLimit::default(),
+            ai: None,
             echo: false,
             media_timeout: Duration::from_secs(30),
         }

@@ -48,6 +48,8 @@ struct ActiveCall {
     /// Bound at answer; handed to the media task once the remote media is known.
     pair: Option<PortPair>,
     media: Option<MediaHandle>,
+    /// The call's Realtime session task.
+    ai: Option<tokio::task::JoinHandle<()>>,
     /// From the INVITE's offer; `None` for a late offer (known at the ACK).
     negotiated: Option<Negotiated>,
     flow: Flow,
@@ -336,6 +338,11 @@ impl Core {
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         call.media = media::start(h, pair, neg, self.media, self.notes_tx.clone(), self.seed);
+        if let (Some(ai), Some(m), MediaMode::Port) =
+            (&self.cfg.ai, call.media.as_mut(), self.media.mode)
+        {
+            call.ai = crate::ai::spawn(ai.clone(), m, call.call_id.clone());
+        }
     }
 
     fn on_media_note(&mut self, note: MediaNote) {
@@ -404,6 +411,7 @@ impl Core {
                         port: None,
                         pair: None,
                         media: None,
+                        ai: None,
                         negotiated: c.negotiated,
                         flow: c.flow,
                         call_id: c.call_id,
@@ -451,6 +459,9 @@ impl Core {
                     info!(call_id = %c.call_id, ?reason, "call ended");
                     if let Some(m) = &c.media {
                         m.send(MediaCmd::Stop);
+                    }
+                    if let Some(ai) = &c.ai {
+                        ai.abort();
                     }
                     if let Some(p) = c.port {
                         self.ports.release(p);

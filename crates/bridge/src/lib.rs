@@ -2,6 +2,7 @@
 //! answers calls, and serves the admin API. Entry point: [`Bridge::start`].
 
 pub mod admin;
+pub mod ai;
 pub mod config;
 mod core;
 pub mod media;

@@ -89,6 +89,16 @@ struct RunArgs {
     /// Seconds without RTP (while not on hold) before the bridge hangs up; 0 = never.
     #[arg(long, env = "SWITCHBOARD_MEDIA_TIMEOUT")]
     media_timeout: Option<u64>,
+    /// Realtime WebSocket URL (ws://); default: the built-in simulator, started in-process.
+    #[arg(long, env = "SWITCHBOARD_REALTIME_URL")]
+    realtime_url: Option<String>,
+    /// Instructions for the agent of every call (until the agents file of issue 6).
+    #[arg(
+        long,
+        env = "SWITCHBOARD_INSTRUCTIONS",
+        default_value = "You are a helpful contact-center agent."
+    )]
+    instructions: String,
     /// Log format.
     #[arg(
         long,
@@ -187,6 +197,38 @@ async fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let mut cfg = cfg;
+    // Offline default: no API key and no URL -> the built-in simulator on loopback.
+    let api_key = std::env::var("OPENAI_API_KEY")
+        .ok()
+        .filter(|k| !k.is_empty());
+    let mut _sim = None;
+    let url = match (&args.realtime_url, &api_key) {
+        (Some(url), _) => url.clone(),
+        (None, Some(_)) => {
+            eprintln!("switchboard: OPENAI_API_KEY is set, but the wss:// client for the real API is not built yet (issue 5); unset it to use the built-in simulator, or pass --realtime-url ws://...");
+            return ExitCode::from(2);
+        }
+        (None, None) => match realtime_sim::Simulator::bind("127.0.0.1:0").await {
+            Ok(sim) => {
+                let url = sim.url();
+                tracing::info!(%url, "no OPENAI_API_KEY: calls talk to the built-in Realtime simulator");
+                _sim = Some(sim);
+                url
+            }
+            Err(e) => {
+                eprintln!("switchboard: cannot start the built-in simulator: {e}");
+                return ExitCode::from(1);
+            }
+        },
+    };
+    if !cfg.echo {
+        cfg.ai = Some(bridge::ai::AiSettings {
+            url,
+            api_key,
+            instructions: args.instructions.clone(),
+        });
+    }
     let bridge = match Bridge::start(cfg).await {
         Ok(b) => b,
         Err(e) => {
