@@ -11,6 +11,7 @@ use realtime::{ClientEvent, ServerEvent, SessionConfig, Tracker};
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tracing::{debug, info, warn};
 
@@ -51,7 +52,13 @@ pub async fn run(
             request.headers_mut().insert("Authorization", v);
         }
     }
-    let (ws, _) = match tokio_tungstenite::connect_async(request).await {
+    let (ws, _) = match tokio_tungstenite::connect_async_with_config(
+        request,
+        Some(ws_config()),
+        true,
+    )
+    .await
+    {
         Ok(x) => x,
         Err(e) => {
             warn!(%call_id, error = %e, "Realtime connect failed; the call stays up silent");
@@ -138,6 +145,16 @@ pub async fn run(
         }
     }
     info!(%call_id, "Realtime session closed");
+}
+
+/// Small buffers: thousands of calls each hold a socket (tungstenite's default reads into
+/// 128 KiB per connection); bounded messages so a peer cannot make us buffer without limit.
+pub fn ws_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(16 * 1024)
+        .write_buffer_size(16 * 1024)
+        .max_message_size(Some(8 << 20))
+        .max_frame_size(Some(8 << 20))
 }
 
 fn frame_bytes(frame: &Frame) -> Vec<u8> {

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use base64::Engine;
 use futures_util::{SinkExt, StreamExt};
@@ -50,7 +51,13 @@ pub(crate) async fn serve(
     seq: u64,
     mut stop: watch::Receiver<bool>,
 ) {
-    let ws = match tokio_tungstenite::accept_async(tcp).await {
+    // Small buffers: a load test opens thousands of sessions (the default reads into 128 KiB).
+    let config = WebSocketConfig::default()
+        .read_buffer_size(16 * 1024)
+        .write_buffer_size(16 * 1024)
+        .max_message_size(Some(8 << 20))
+        .max_frame_size(Some(8 << 20));
+    let ws = match tokio_tungstenite::accept_async_with_config(tcp, Some(config)).await {
         Ok(ws) => ws,
         Err(e) => {
             tracing::debug!(%peer, error = %e, "simulator handshake failed");
