@@ -34,6 +34,42 @@ pub enum BridgeError {
     },
 }
 
+/// Bind UDP and TCP on the same address. With port 0 the UDP port is ephemeral and its
+/// TCP twin may be taken by someone else's connection: try another port a few times.
+async fn bind_pair(addr: SocketAddr) -> Result<(UdpSocket, TcpListener, SocketAddr), BridgeError> {
+    let attempts = if addr.port() == 0 { 16 } else { 1 };
+    let mut last = None;
+    for _ in 0..attempts {
+        let socket = UdpSocket::bind(addr)
+            .await
+            .map_err(|source| BridgeError::Bind {
+                transport: "UDP",
+                addr,
+                source,
+            })?;
+        let bound = socket.local_addr().map_err(|source| BridgeError::Bind {
+            transport: "UDP",
+            addr,
+            source,
+        })?;
+        match TcpListener::bind(bound).await {
+            Ok(listener) => return Ok((socket, listener, bound)),
+            Err(source) => {
+                last = Some(BridgeError::Bind {
+                    transport: "TCP",
+                    addr: bound,
+                    source,
+                })
+            }
+        }
+    }
+    Err(last.unwrap_or(BridgeError::Bind {
+        transport: "TCP",
+        addr,
+        source: std::io::Error::from(std::io::ErrorKind::AddrInUse),
+    }))
+}
+
 /// A running bridge.
 pub struct Bridge {
     /// Bound SIP addresses (UDP and TCP share each).
@@ -53,25 +89,7 @@ impl Bridge {
         let mut udp = Vec::new();
         let mut sip_addrs = Vec::new();
         for addr in &cfg.sip_listen {
-            let socket = UdpSocket::bind(addr)
-                .await
-                .map_err(|source| BridgeError::Bind {
-                    transport: "UDP",
-                    addr: *addr,
-                    source,
-                })?;
-            let bound = socket.local_addr().map_err(|source| BridgeError::Bind {
-                transport: "UDP",
-                addr: *addr,
-                source,
-            })?;
-            let listener = TcpListener::bind(bound)
-                .await
-                .map_err(|source| BridgeError::Bind {
-                    transport: "TCP",
-                    addr: bound,
-                    source,
-                })?;
+            let (socket, listener, bound) = bind_pair(*addr).await?;
             info!(%bound, "SIP listening on UDP and TCP");
             let socket = Arc::new(socket);
             tokio::spawn(transport::udp_reader(socket.clone(), in_tx.clone()));
