@@ -221,18 +221,16 @@ impl Core {
     /// return free pages (glibc keeps them otherwise, and RSS would stay at the peak).
     fn release_memory(&mut self) {
         let mut shrank = self.ep.shrink(now());
-        if self.tcp.capacity() > 256 && self.tcp.len() * 4 < self.tcp.capacity() {
-            self.tcp.shrink_to_fit();
-            shrank = true;
+        // Same rule as the endpoint's: shrink what holds four times its content.
+        macro_rules! shrink {
+            ($($field:ident),*) => {$(
+                if self.$field.capacity() > 256 && self.$field.len() * 4 < self.$field.capacity() {
+                    self.$field.shrink_to_fit();
+                    shrank = true;
+                }
+            )*};
         }
-        if self.calls.capacity() > 256 && self.calls.len() * 4 < self.calls.capacity() {
-            self.calls.shrink_to_fit();
-            shrank = true;
-        }
-        if self.actions.capacity() > 256 && self.actions.len() * 4 < self.actions.capacity() {
-            self.actions.shrink_to_fit();
-            shrank = true;
-        }
+        shrink!(tcp, calls, actions);
         // Trim again whenever live state fell well below its level at the last trim: freed
         // pages accumulate over several ticks as timers of a past peak expire.
         let s = self.ep.stats();

@@ -1,24 +1,15 @@
 //! A call talks to the Realtime simulator through the bridge: the caller speaks (noise), the
 //! simulator's VAD takes the turn, and the caller hears the simulator's answer over RTP.
 
+mod common;
+
 use bridge::ai::AiSettings;
 use bridge::{Bridge, BridgeConfig};
 use codec::{Decoder, Encoder, Frame, PayloadCodec};
-use sip_msg::Response;
-use std::net::SocketAddr;
 use std::time::Duration;
 use testkit::uac::Uac;
 use tokio::net::UdpSocket;
 use tokio::time::timeout;
-
-fn rtp_packet(seq: u16, ts: u32, payload: &[u8]) -> Vec<u8> {
-    let mut p = vec![0x80, 0x00];
-    p.extend_from_slice(&seq.to_be_bytes());
-    p.extend_from_slice(&ts.to_be_bytes());
-    p.extend_from_slice(&0x4242_u32.to_be_bytes());
-    p.extend_from_slice(payload);
-    p
-}
 
 /// Pseudo-random loud noise: "speech" for an energy VAD.
 fn noise(i: usize) -> Frame {
@@ -59,29 +50,8 @@ async fn caller_speaks_and_hears_the_simulated_agent() {
         "m=audio 40000",
         &format!("m=audio {}", media.local_addr().unwrap().port()),
     );
-    sip.send_to(inv.as_bytes(), server).await.unwrap();
+    let bridge_rtp = common::call(&sip, server, &mut uac, inv.as_bytes()).await;
     let mut buf = vec![0u8; 65535];
-    let bridge_rtp = loop {
-        let (n, _) = timeout(Duration::from_secs(5), sip.recv_from(&mut buf))
-            .await
-            .unwrap()
-            .unwrap();
-        let Ok(r) = Response::parse(&buf[..n]) else {
-            continue;
-        };
-        if r.status == 200 {
-            uac.learn(&buf[..n]);
-            sip.send_to(&uac.ack_2xx(), server).await.unwrap();
-            let body = String::from_utf8_lossy(&r.body).to_string();
-            let port: u16 = body
-                .lines()
-                .find_map(|l| l.strip_prefix("m=audio "))
-                .and_then(|l| l.split(' ').next())
-                .and_then(|p| p.parse().ok())
-                .unwrap();
-            break SocketAddr::new(server.ip(), port);
-        }
-    };
     let mut enc = Encoder::new(PayloadCodec::Pcmu).unwrap();
     let mut dec = Decoder::new(PayloadCodec::Pcmu).unwrap();
     let mut payload = Vec::new();
@@ -94,7 +64,7 @@ async fn caller_speaks_and_hears_the_simulated_agent() {
         enc.encode(&frame, &mut payload).unwrap();
         media
             .send_to(
-                &rtp_packet(i as u16, (i * 160) as u32, &payload),
+                &common::rtp_packet(i as u16, (i * 160) as u32, 0x4242, &payload),
                 bridge_rtp,
             )
             .await

@@ -1,8 +1,11 @@
 //! Media through the running bridge over loopback: echo mode returns the caller's audio on
 //! one continuous RTP stream, and a call without RTP is hung up after the media timeout.
 
+mod common;
+
 use bridge::{Bridge, BridgeConfig};
 use codec::{Decoder, Encoder, Frame, PayloadCodec};
+use common::rtp_packet;
 use sip_msg::{Request, Response, SipHeaders};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -19,42 +22,6 @@ fn config() -> BridgeConfig {
         rtp_ports: 31000..=31999,
         ..BridgeConfig::default()
     }
-}
-
-/// Place a call whose SDP offer names `rtp_port`; returns the bridge's RTP address.
-async fn call(sip: &UdpSocket, server: SocketAddr, uac: &mut Uac) -> SocketAddr {
-    sip.send_to(&uac.invite(&[]), server).await.unwrap();
-    let mut buf = vec![0u8; 65535];
-    loop {
-        let (n, _) = timeout(Duration::from_secs(5), sip.recv_from(&mut buf))
-            .await
-            .unwrap()
-            .unwrap();
-        let Ok(r) = Response::parse(&buf[..n]) else {
-            continue;
-        };
-        if r.status == 200 {
-            uac.learn(&buf[..n]);
-            sip.send_to(&uac.ack_2xx(), server).await.unwrap();
-            let body = String::from_utf8_lossy(&r.body).to_string();
-            let port: u16 = body
-                .lines()
-                .find_map(|l| l.strip_prefix("m=audio "))
-                .and_then(|l| l.split(' ').next())
-                .and_then(|p| p.parse().ok())
-                .unwrap();
-            return SocketAddr::new(server.ip(), port);
-        }
-    }
-}
-
-fn rtp_packet(seq: u16, ts: u32, ssrc: u32, payload: &[u8]) -> Vec<u8> {
-    let mut p = vec![0x80, 0x00];
-    p.extend_from_slice(&seq.to_be_bytes());
-    p.extend_from_slice(&ts.to_be_bytes());
-    p.extend_from_slice(&ssrc.to_be_bytes());
-    p.extend_from_slice(payload);
-    p
 }
 
 fn tone(frame_index: usize) -> Frame {
@@ -98,7 +65,8 @@ async fn echo_mode_returns_the_callers_audio_on_one_continuous_stream() {
     let sip = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let media = UdpSocket::bind("127.0.0.1:40000").await.unwrap();
     let mut uac = Uac::new("echo", sip.local_addr().unwrap(), server);
-    let bridge_rtp = call(&sip, server, &mut uac).await;
+    let invite = uac.invite(&[]);
+    let bridge_rtp = common::call(&sip, server, &mut uac, &invite).await;
 
     let mut enc = Encoder::new(PayloadCodec::Pcmu).unwrap();
     let mut dec = Decoder::new(PayloadCodec::Pcmu).unwrap();
@@ -171,7 +139,8 @@ async fn no_rtp_for_the_media_timeout_hangs_up_with_a_reason() {
     let server = bridge.sip_addrs[0];
     let sip = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let mut uac = Uac::new("silent", sip.local_addr().unwrap(), server);
-    call(&sip, server, &mut uac).await;
+    let invite = uac.invite(&[]);
+    common::call(&sip, server, &mut uac, &invite).await;
     let mut buf = vec![0u8; 65535];
     let bye = loop {
         let (n, _) = timeout(Duration::from_secs(5), sip.recv_from(&mut buf))

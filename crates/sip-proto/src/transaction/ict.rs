@@ -184,16 +184,9 @@ impl InviteClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transaction::test_flow as flow;
     use crate::transaction::Transport;
     use sip_msg::Uri;
-
-    fn flow(transport: Transport) -> Flow {
-        Flow {
-            transport,
-            local: "127.0.0.1:5060".parse().unwrap(),
-            remote: "127.0.0.1:5070".parse().unwrap(),
-        }
-    }
 
     fn invite() -> Request {
         let mut r = Request::new(Method::Invite, Uri::parse("sip:a@127.0.0.1:5070").unwrap());

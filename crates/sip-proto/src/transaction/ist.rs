@@ -165,15 +165,8 @@ impl InviteServer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transaction::test_flow as flow;
     use crate::transaction::Transport;
-
-    fn flow(transport: Transport) -> Flow {
-        Flow {
-            transport,
-            local: "127.0.0.1:5060".parse().unwrap(),
-            remote: "127.0.0.1:5070".parse().unwrap(),
-        }
-    }
 
     #[test]
     fn rfc3261_17_2_1_ist_retransmits_final_response_with_timer_g_until_h() {

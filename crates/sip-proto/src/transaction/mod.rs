@@ -58,3 +58,13 @@ pub enum ClientEvent {
     /// Timer B or F: no final response (RFC 3261 17.1.1.2, 17.1.2.2).
     Timeout,
 }
+
+/// The flow most transaction tests use: our 5060 to a peer on 5070, over `transport`.
+#[cfg(test)]
+pub(crate) fn test_flow(transport: Transport) -> Flow {
+    Flow {
+        transport,
+        local: SocketAddr::from(([127, 0, 0, 1], 5060)),
+        remote: SocketAddr::from(([127, 0, 0, 1], 5070)),
+    }
+}

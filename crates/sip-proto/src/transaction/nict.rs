@@ -125,15 +125,8 @@ impl NonInviteClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transaction::test_flow as flow;
     use crate::transaction::Transport;
-
-    fn flow(transport: Transport) -> Flow {
-        Flow {
-            transport,
-            local: "127.0.0.1:5060".parse().unwrap(),
-            remote: "127.0.0.1:5070".parse().unwrap(),
-        }
-    }
 
     #[test]
     fn rfc3261_17_1_2_2_nict_timer_e_doubles_to_t2_and_timer_f_times_out() {
