@@ -1,6 +1,7 @@
 //! Admin HTTP: liveness, readiness and live counts. (Metrics and call records come with the
 //! operations issue.)
 
+use crate::ai::{AiCounters, AiStats};
 use crate::core::Snapshot;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -9,19 +10,25 @@ use axum::routing::get;
 use axum::{Json, Router};
 use std::sync::{Arc, Mutex};
 
-pub fn router(snapshot: Arc<Mutex<Snapshot>>) -> Router {
+#[derive(Clone)]
+struct AdminState {
+    snapshot: Arc<Mutex<Snapshot>>,
+    ai: Option<Arc<AiCounters>>,
+}
+
+pub fn router(snapshot: Arc<Mutex<Snapshot>>, ai: Option<Arc<AiCounters>>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/stats", get(stats))
-        .with_state(snapshot)
+        .with_state(AdminState { snapshot, ai })
 }
 
-fn read(s: &Arc<Mutex<Snapshot>>) -> Snapshot {
-    s.lock().map(|g| *g).unwrap_or_default()
+fn read(s: &AdminState) -> Snapshot {
+    s.snapshot.lock().map(|g| *g).unwrap_or_default()
 }
 
-async fn readyz(State(s): State<Arc<Mutex<Snapshot>>>) -> impl IntoResponse {
+async fn readyz(State(s): State<AdminState>) -> impl IntoResponse {
     if read(&s).draining {
         (StatusCode::SERVICE_UNAVAILABLE, "draining\n")
     } else {
@@ -34,12 +41,15 @@ struct StatsBody {
     #[serde(flatten)]
     snapshot: Snapshot,
     rss_bytes: u64,
+    /// Realtime sessions: opens, losses, reconnects, audio sent and dropped, errors.
+    realtime: Option<AiStats>,
 }
 
-async fn stats(State(s): State<Arc<Mutex<Snapshot>>>) -> impl IntoResponse {
+async fn stats(State(s): State<AdminState>) -> impl IntoResponse {
     Json(StatsBody {
         snapshot: read(&s),
         rss_bytes: rss_bytes(),
+        realtime: s.ai.as_ref().map(|c| c.snapshot()),
     })
 }
 

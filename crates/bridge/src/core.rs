@@ -48,8 +48,10 @@ struct ActiveCall {
     /// Bound at answer; handed to the media task once the remote media is known.
     pair: Option<PortPair>,
     media: Option<MediaHandle>,
-    /// The call's Realtime session task.
+    /// The call's Realtime session task, started when the INVITE arrives.
     ai: Option<tokio::task::JoinHandle<()>>,
+    /// Hands the session the call's media once it starts.
+    ai_link: Option<tokio::sync::oneshot::Sender<crate::ai::MediaLink>>,
     /// From the INVITE's offer; `None` for a late offer (known at the ACK).
     negotiated: Option<Negotiated>,
     flow: Flow,
@@ -336,10 +338,10 @@ impl Core {
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         call.media = media::start(h, pair, neg, self.media, self.notes_tx.clone(), self.seed);
-        if let (Some(ai), Some(m), MediaMode::Port) =
-            (&self.cfg.ai, call.media.as_mut(), self.media.mode)
-        {
-            call.ai = crate::ai::spawn(ai.clone(), m, call.call_id.clone());
+        if let (Some(link), Some(m)) = (call.ai_link.take(), call.media.as_mut()) {
+            if let Some(media) = crate::ai::MediaLink::from_handle(m) {
+                let _ = link.send(media);
+            }
         }
     }
 
@@ -403,13 +405,22 @@ impl Core {
             Event::IncomingCall(c) => {
                 self.calls_total += 1;
                 info!(call_id = %c.call_id, from = %c.from, remote = %c.flow.remote, "incoming call");
+                // The Realtime session opens while the call is being answered, not after.
+                let (ai, ai_link) = match (&self.cfg.ai, self.media.mode) {
+                    (Some(settings), MediaMode::Port) => {
+                        let (task, link) = crate::ai::spawn(settings.clone(), c.call_id.clone());
+                        (Some(task), Some(link))
+                    }
+                    _ => (None, None),
+                };
                 self.calls.insert(
                     c.call,
                     ActiveCall {
                         port: None,
                         pair: None,
                         media: None,
-                        ai: None,
+                        ai,
+                        ai_link,
                         negotiated: c.negotiated,
                         flow: c.flow,
                         call_id: c.call_id,

@@ -110,7 +110,10 @@ impl Bridge {
                 let bound = listener
                     .local_addr()
                     .map_err(|source| BridgeError::Admin { addr, source })?;
-                let app = admin::router(snapshot.clone());
+                let app = admin::router(
+                    snapshot.clone(),
+                    cfg.ai.as_ref().map(|a| a.counters.clone()),
+                );
                 tokio::spawn(async move {
                     let _ = axum::serve(listener, app).await;
                 });

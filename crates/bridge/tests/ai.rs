@@ -1,15 +1,30 @@
-//! A call talks to the Realtime simulator through the bridge: the caller speaks (noise), the
-//! simulator's VAD takes the turn, and the caller hears the simulator's answer over RTP.
+//! Calls that talk to the Realtime simulator through the bridge: the caller speaks (noise), the
+//! simulator's VAD takes the turn, and the caller hears the answer over RTP. Also: the socket
+//! killed mid-response (the call survives, filler, reconnect, context restored), `wss://`
+//! through a TLS terminator with the test CA, and every client event the bridge wrote checked
+//! by the official `openai` types (`validate_realtime_events.py client --strict`).
 
 mod common;
 
 use bridge::ai::AiSettings;
 use bridge::{Bridge, BridgeConfig};
 use codec::{Decoder, Encoder, Frame, PayloadCodec};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use testkit::uac::Uac;
-use tokio::net::UdpSocket;
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::watch;
 use tokio::time::timeout;
+
+const VALIDATOR: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../realtime/tests/validate_realtime_events.py"
+);
+const TLS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/tls");
 
 /// Pseudo-random loud noise: "speech" for an energy VAD.
 fn noise(i: usize) -> Frame {
@@ -24,66 +39,383 @@ fn noise(i: usize) -> Frame {
     f
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn caller_speaks_and_hears_the_simulated_agent() {
-    let sim = realtime_sim::Simulator::bind("127.0.0.1:0").await.unwrap();
-    let cfg = BridgeConfig {
+fn temp_path(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("switchboard-{}-{name}", std::process::id()))
+}
+
+/// Run the project's copy of the validator over a JSONL file; panics with its report if any
+/// event is invalid (python3 and `openai` are required: the test fails without them).
+fn validate_client_log(path: &Path) -> String {
+    let input = std::fs::File::open(path).unwrap();
+    let out = Command::new("python3")
+        .arg(VALIDATOR)
+        .arg("client")
+        .arg("--strict")
+        .stdin(Stdio::from(input))
+        .output()
+        .expect("python3 with `pip install openai` is required");
+    let report =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && report.trim_end().ends_with("0 invalid"),
+        "client events rejected by openai-python's models:\n{report}"
+    );
+    report
+}
+
+fn client_types(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["type"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
+fn bridge_config(ai: AiSettings, ports: std::ops::RangeInclusive<u16>) -> BridgeConfig {
+    BridgeConfig {
         sip_listen: vec!["127.0.0.1:0".parse().unwrap()],
         admin_listen: None,
         sip_t1: Duration::from_millis(10),
         session_expires: 0,
-        rtp_ports: 33000..=33999,
-        ai: Some(AiSettings {
-            url: sim.url(),
-            api_key: None,
-            instructions: "You are a test agent.".into(),
-        }),
+        rtp_ports: ports,
+        ai: Some(ai),
         ..BridgeConfig::default()
-    };
-    let bridge = Bridge::start(cfg).await.unwrap();
-    let server = bridge.sip_addrs[0];
-    let sip = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let media = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let mut uac = Uac::new("ai", sip.local_addr().unwrap(), server);
-    // Offer our real RTP port.
-    let inv = String::from_utf8(uac.invite(&[])).unwrap().replace(
-        "m=audio 40000",
-        &format!("m=audio {}", media.local_addr().unwrap().port()),
-    );
-    let bridge_rtp = common::call(&sip, server, &mut uac, inv.as_bytes()).await;
-    let mut buf = vec![0u8; 65535];
-    let mut enc = Encoder::new(PayloadCodec::Pcmu).unwrap();
-    let mut dec = Decoder::new(PayloadCodec::Pcmu).unwrap();
-    let mut payload = Vec::new();
-    let mut tick = tokio::time::interval(Duration::from_millis(20));
-    let mut loudest = 0i32;
-    // 1 s of "speech", then up to 5 s of silence while we listen for the answer.
-    for i in 0..300usize {
-        tick.tick().await;
-        let frame = if i < 50 { noise(i) } else { Frame::silence() };
-        enc.encode(&frame, &mut payload).unwrap();
-        media
+    }
+}
+
+/// A SIP caller with a PCMU RTP leg.
+struct Caller {
+    sip: UdpSocket,
+    media: UdpSocket,
+    uac: Uac,
+    server: SocketAddr,
+    bridge_rtp: SocketAddr,
+    enc: Encoder,
+    dec: Decoder,
+    seq: usize,
+    tick: tokio::time::Interval,
+}
+
+impl Caller {
+    async fn dial(server: SocketAddr, user: &str) -> Caller {
+        let sip = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let media = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let mut uac = Uac::new(user, sip.local_addr().unwrap(), server);
+        let inv = String::from_utf8(uac.invite(&[])).unwrap().replace(
+            "m=audio 40000",
+            &format!("m=audio {}", media.local_addr().unwrap().port()),
+        );
+        let bridge_rtp = common::call(&sip, server, &mut uac, inv.as_bytes()).await;
+        Caller {
+            sip,
+            media,
+            uac,
+            server,
+            bridge_rtp,
+            enc: Encoder::new(PayloadCodec::Pcmu).unwrap(),
+            dec: Decoder::new(PayloadCodec::Pcmu).unwrap(),
+            seq: 0,
+            tick: tokio::time::interval(Duration::from_millis(20)),
+        }
+    }
+
+    /// One 20 ms tick: send a frame (noise if `speak`), return the peak of what was heard.
+    async fn step(&mut self, speak: bool) -> i32 {
+        self.tick.tick().await;
+        let i = self.seq;
+        self.seq += 1;
+        let frame = if speak { noise(i) } else { Frame::silence() };
+        let mut payload = Vec::new();
+        self.enc.encode(&frame, &mut payload).unwrap();
+        self.media
             .send_to(
                 &common::rtp_packet(i as u16, (i * 160) as u32, 0x4242, &payload),
-                bridge_rtp,
+                self.bridge_rtp,
             )
             .await
             .unwrap();
+        let mut buf = vec![0u8; 2048];
+        let mut peak = 0;
         while let Ok(Ok((n, from))) =
-            timeout(Duration::from_millis(1), media.recv_from(&mut buf)).await
+            timeout(Duration::from_millis(1), self.media.recv_from(&mut buf)).await
         {
-            if from == bridge_rtp && n > 12 && buf[0] >> 6 == 2 && buf[1] & 0x7f == 0 {
-                let f = dec.decode(&buf[12..n]).unwrap();
-                loudest = loudest.max(f.0.iter().map(|s| i32::from(*s).abs()).max().unwrap_or(0));
+            if from == self.bridge_rtp && n > 12 && buf[0] >> 6 == 2 && buf[1] & 0x7f == 0 {
+                let f = self.dec.decode(&buf[12..n]).unwrap();
+                peak = peak.max(f.0.iter().map(|s| i32::from(*s).abs()).max().unwrap_or(0));
             }
         }
-        if i > 60 && loudest > 3000 {
+        peak
+    }
+
+    /// Speak for `speech` ticks, then listen; true once the agent is heard (within `max` ticks).
+    async fn speak_and_hear(&mut self, speech: usize, max: usize) -> bool {
+        for i in 0..max {
+            let peak = self.step(i < speech).await;
+            if i >= speech && peak > 3000 {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// No BYE (or anything but retransmitted 200s) came from the bridge.
+    async fn assert_no_bye(&self) {
+        let mut buf = vec![0u8; 65535];
+        while let Ok(Ok((n, _))) =
+            timeout(Duration::from_millis(5), self.sip.recv_from(&mut buf)).await
+        {
+            let text = String::from_utf8_lossy(&buf[..n]);
+            assert!(!text.starts_with("BYE "), "the bridge hung up:\n{text}");
+        }
+    }
+
+    async fn hang_up(mut self) {
+        self.sip
+            .send_to(&self.uac.bye(), self.server)
+            .await
+            .unwrap();
+        let mut buf = vec![0u8; 65535];
+        loop {
+            let (n, _) = timeout(Duration::from_secs(5), self.sip.recv_from(&mut buf))
+                .await
+                .expect("200 to BYE")
+                .unwrap();
+            let text = String::from_utf8_lossy(&buf[..n]);
+            if text.starts_with("SIP/2.0 200") && text.contains("BYE") {
+                return;
+            }
+        }
+    }
+}
+
+/// A TCP (optionally TLS-terminating) relay in front of the simulator that can cut every
+/// connection at once, like a dying network path: no WebSocket close frame.
+struct Relay {
+    addr: SocketAddr,
+    kill: watch::Sender<u64>,
+    accepted: Arc<AtomicUsize>,
+}
+
+impl Relay {
+    async fn start(upstream: SocketAddr, tls: Option<tokio_rustls::TlsAcceptor>) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (kill, kill_rx) = watch::channel(0u64);
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                let mut kill_rx = kill_rx.clone();
+                kill_rx.mark_unchanged();
+                let tls = tls.clone();
+                tokio::spawn(async move {
+                    let Ok(mut up) = TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    match tls {
+                        Some(acceptor) => {
+                            let Ok(mut client) = acceptor.accept(client).await else {
+                                return;
+                            };
+                            tokio::select! {
+                                _ = tokio::io::copy_bidirectional(&mut client, &mut up) => {}
+                                _ = kill_rx.changed() => {}
+                            }
+                        }
+                        None => {
+                            let mut client = client;
+                            tokio::select! {
+                                _ = tokio::io::copy_bidirectional(&mut client, &mut up) => {}
+                                _ = kill_rx.changed() => {}
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        Relay {
+            addr,
+            kill,
+            accepted,
+        }
+    }
+
+    fn cut_all(&self) {
+        self.kill.send_modify(|n| *n += 1);
+    }
+}
+
+fn tls_acceptor() -> tokio_rustls::TlsAcceptor {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer> =
+        CertificateDer::pem_file_iter(format!("{TLS_DIR}/localhost.pem"))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+    let key = PrivateKeyDer::from_pem_file(format!("{TLS_DIR}/localhost.key")).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caller_speaks_and_hears_the_simulated_agent_and_every_client_event_validates() {
+    let sim = realtime_sim::Simulator::bind("127.0.0.1:0").await.unwrap();
+    let log = temp_path("events-basic.jsonl");
+    let _ = std::fs::remove_file(&log);
+    let mut ai = AiSettings::new(sim.url(), "You are a test agent.").unwrap();
+    ai.event_log = Some(Arc::new(bridge::ai::EventLog::open(&log).unwrap()));
+    let counters = ai.counters.clone();
+    let bridge = Bridge::start(bridge_config(ai, 33000..=33499))
+        .await
+        .unwrap();
+    let mut caller = Caller::dial(bridge.sip_addrs[0], "ai").await;
+    // 1 s of "speech", then up to 5 s of silence while we listen for the answer.
+    assert!(
+        caller.speak_and_hear(50, 300).await,
+        "the caller heard the agent"
+    );
+    caller.hang_up().await;
+    let stats = counters.snapshot();
+    assert_eq!(stats.sessions_opened, 1);
+    assert!(stats.audio_frames_sent >= 50, "{stats:?}");
+    assert_eq!(stats.audio_frames_dropped, 0, "{stats:?}");
+    assert_eq!(stats.server_errors, 0, "{stats:?}");
+    let types = client_types(&log);
+    assert_eq!(types[0], "session.update", "full config first: {types:?}");
+    assert!(
+        types
+            .iter()
+            .filter(|t| *t == "input_audio_buffer.append")
+            .count()
+            >= 50
+    );
+    validate_client_log(&log);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socket_killed_mid_response_the_call_survives_and_the_session_is_restored() {
+    let sim = realtime_sim::Simulator::bind("127.0.0.1:0").await.unwrap();
+    let relay = Relay::start(sim.local_addr(), None).await;
+    let log = temp_path("events-reconnect.jsonl");
+    let _ = std::fs::remove_file(&log);
+    let mut ai = AiSettings::new(
+        format!("ws://{}/v1/realtime", relay.addr),
+        "You are a test agent.",
+    )
+    .unwrap();
+    ai.event_log = Some(Arc::new(bridge::ai::EventLog::open(&log).unwrap()));
+    ai.reconnect_initial = Duration::from_millis(300);
+    let counters = ai.counters.clone();
+    let bridge = Bridge::start(bridge_config(ai, 33500..=33999))
+        .await
+        .unwrap();
+    let mut caller = Caller::dial(bridge.sip_addrs[0], "ai-drop").await;
+    assert!(caller.speak_and_hear(50, 300).await, "first answer heard");
+    // The answer is streaming (the simulator sends it over ~500 ms): cut the socket now.
+    relay.cut_all();
+    let before = client_types(&log).len();
+    // The caller keeps hearing sound (the rest of what arrived, then the filler) and the call
+    // stays up while the session reconnects; then the restored agent answers again.
+    let mut loud_ticks = 0;
+    let mut reconnected_at = None;
+    for i in 0..400 {
+        if caller.step(false).await > 3000 {
+            loud_ticks += 1;
+        }
+        if reconnected_at.is_none() && counters.snapshot().reconnects == 1 {
+            reconnected_at = Some(i);
+            loud_ticks = 0;
+        }
+        if reconnected_at.is_some() && loud_ticks > 10 {
             break;
         }
     }
+    let stats = counters.snapshot();
+    assert_eq!(stats.socket_losses, 1, "{stats:?}");
+    assert_eq!(stats.reconnects, 1, "{stats:?}");
+    assert_eq!(relay.accepted.load(Ordering::SeqCst), 2);
+    assert!(reconnected_at.is_some(), "reconnected");
     assert!(
-        loudest > 3000,
-        "the caller heard the agent (peak {loudest})"
+        loud_ticks > 10,
+        "the restored agent spoke again ({loud_ticks} loud ticks)"
     );
-    sip.send_to(&uac.bye(), server).await.unwrap();
+    caller.assert_no_bye().await;
+    // What the new session was given: the full config again, the conversation, a resume.
+    let types = client_types(&log);
+    let after: Vec<&str> = types[before..]
+        .iter()
+        .map(String::as_str)
+        .filter(|t| *t != "input_audio_buffer.append")
+        .collect();
+    assert_eq!(after[0], "session.update", "{after:?}");
+    assert_eq!(after[1], "conversation.item.create", "{after:?}");
+    assert!(after.contains(&"response.create"), "{after:?}");
+    let restored = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        restored.contains("The connection to you dropped and was restored"),
+        "restore note sent"
+    );
+    assert!(
+        restored.contains("Hello,"),
+        "the agent's earlier words were given back as text"
+    );
+    // Speaking again works on the new session.
+    assert!(
+        caller.speak_and_hear(50, 300).await,
+        "a new turn on the restored session"
+    );
+    caller.hang_up().await;
+    validate_client_log(&log);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wss_through_tls_with_the_test_ca_and_refused_without_it() {
+    let sim = realtime_sim::Simulator::bind("127.0.0.1:0").await.unwrap();
+    let relay = Relay::start(sim.local_addr(), Some(tls_acceptor())).await;
+    let url = format!("wss://localhost:{}/v1/realtime", relay.addr.port());
+
+    // Trusting the test CA: the call talks over TLS.
+    let mut ai = AiSettings::new(url.clone(), "You are a test agent.").unwrap();
+    ai.tls = bridge::ai::tls_config(Some(Path::new(&format!("{TLS_DIR}/ca.pem")))).unwrap();
+    ai.auth = Some(bridge::ai::Auth::Bearer("sk-test-not-a-real-key".into()));
+    let counters = ai.counters.clone();
+    let bridge = Bridge::start(bridge_config(ai, 34000..=34249))
+        .await
+        .unwrap();
+    let mut caller = Caller::dial(bridge.sip_addrs[0], "ai-tls").await;
+    assert!(
+        caller.speak_and_hear(50, 300).await,
+        "heard the agent over wss://"
+    );
+    caller.hang_up().await;
+    assert_eq!(counters.snapshot().connect_failures, 0);
+
+    // Only the public roots: the handshake fails, the call is still answered and stays up.
+    let mut ai = AiSettings::new(url, "You are a test agent.").unwrap();
+    ai.reconnect_initial = Duration::from_millis(50);
+    ai.reconnect_max = Duration::from_millis(100);
+    let counters = ai.counters.clone();
+    let bridge = Bridge::start(bridge_config(ai, 34250..=34499))
+        .await
+        .unwrap();
+    let mut caller = Caller::dial(bridge.sip_addrs[0], "ai-tls-bad").await;
+    for _ in 0..25 {
+        caller.step(false).await;
+    }
+    caller.assert_no_bye().await;
+    let stats = counters.snapshot();
+    assert!(stats.connect_failures >= 2, "{stats:?}");
+    assert_eq!(stats.sessions_opened, 0, "{stats:?}");
+    caller.hang_up().await;
 }

@@ -89,9 +89,24 @@ struct RunArgs {
     /// Seconds without RTP (while not on hold) before the bridge hangs up; 0 = never.
     #[arg(long, env = "SWITCHBOARD_MEDIA_TIMEOUT")]
     media_timeout: Option<u64>,
-    /// Realtime WebSocket URL (ws://); default: the built-in simulator, started in-process.
+    /// Realtime WebSocket URL (ws:// or wss://). Default: wss://api.openai.com/v1/realtime when
+    /// OPENAI_API_KEY is set, else the built-in simulator started in-process. Azure OpenAI
+    /// (AZURE_OPENAI_API_KEY): wss://RESOURCE.openai.azure.com/openai/v1/realtime.
     #[arg(long, env = "SWITCHBOARD_REALTIME_URL")]
     realtime_url: Option<String>,
+    /// Model (OpenAI) or deployment name (Azure), sent as ?model= unless the URL names one.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_REALTIME_MODEL",
+        default_value = "gpt-realtime"
+    )]
+    realtime_model: String,
+    /// Extra CA certificates (PEM) trusted for wss:// besides the built-in Mozilla roots.
+    #[arg(long, env = "SWITCHBOARD_REALTIME_CA_FILE")]
+    realtime_ca_file: Option<PathBuf>,
+    /// Append every Realtime client event sent (JSONL, audio elided) to this file.
+    #[arg(long, env = "SWITCHBOARD_REALTIME_EVENT_LOG")]
+    realtime_event_log: Option<PathBuf>,
     /// Instructions for the agent of every call (until the agents file of issue 6).
     #[arg(
         long,
@@ -199,35 +214,60 @@ async fn run(args: RunArgs) -> ExitCode {
     };
     let mut cfg = cfg;
     // Offline default: no API key and no URL -> the built-in simulator on loopback.
-    let api_key = std::env::var("OPENAI_API_KEY")
-        .ok()
-        .filter(|k| !k.is_empty());
     let mut _sim = None;
-    let url = match (&args.realtime_url, &api_key) {
-        (Some(url), _) => url.clone(),
-        (None, Some(_)) => {
-            eprintln!("switchboard: OPENAI_API_KEY is set, but the wss:// client for the real API is not built yet (issue 5); unset it to use the built-in simulator, or pass --realtime-url ws://...");
-            return ExitCode::from(2);
-        }
-        (None, None) => match realtime_sim::Simulator::bind("127.0.0.1:0").await {
-            Ok(sim) => {
-                let url = sim.url();
-                tracing::info!(%url, "no OPENAI_API_KEY: calls talk to the built-in Realtime simulator");
-                _sim = Some(sim);
-                url
+    if !cfg.echo {
+        let (url, auth) = match realtime_target(&args) {
+            Ok(Some(t)) => t,
+            Ok(None) => match realtime_sim::Simulator::bind("127.0.0.1:0").await {
+                Ok(sim) => {
+                    let url = sim.url();
+                    tracing::info!(%url, "no OPENAI_API_KEY: calls talk to the built-in Realtime simulator");
+                    _sim = Some(sim);
+                    (url, None)
+                }
+                Err(e) => {
+                    eprintln!("switchboard: cannot start the built-in simulator: {e}");
+                    return ExitCode::from(1);
+                }
+            },
+            Err(msg) => {
+                eprintln!("switchboard: config error: {msg}");
+                return ExitCode::from(2);
             }
+        };
+        let tls = match bridge::ai::tls_config(args.realtime_ca_file.as_deref()) {
+            Ok(t) => t,
             Err(e) => {
-                eprintln!("switchboard: cannot start the built-in simulator: {e}");
+                eprintln!("switchboard: config error: --realtime-ca-file: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let event_log = match &args.realtime_event_log {
+            Some(path) => match bridge::ai::EventLog::open(path) {
+                Ok(l) => Some(std::sync::Arc::new(l)),
+                Err(e) => {
+                    eprintln!(
+                        "switchboard: config error: --realtime-event-log {}: {e}",
+                        path.display()
+                    );
+                    return ExitCode::from(2);
+                }
+            },
+            None => None,
+        };
+        let mut ai = match bridge::ai::AiSettings::new(url, args.instructions.clone()) {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("switchboard: {e}");
                 return ExitCode::from(1);
             }
-        },
-    };
-    if !cfg.echo {
-        cfg.ai = Some(bridge::ai::AiSettings {
-            url,
-            api_key,
-            instructions: args.instructions.clone(),
-        });
+        };
+        ai.model = args.realtime_model.clone();
+        ai.auth = auth;
+        ai.tls = tls;
+        ai.event_log = event_log;
+        tracing::info!(url = %ai.url, model = %ai.model, auth = ?ai.auth.as_ref().map(|_| "set"), "Realtime");
+        cfg.ai = Some(ai);
     }
     let bridge = match Bridge::start(cfg).await {
         Ok(b) => b,
@@ -242,6 +282,32 @@ async fn run(args: RunArgs) -> ExitCode {
     bridge.drain();
     bridge.join().await;
     ExitCode::SUCCESS
+}
+
+/// Which Realtime endpoint and credential: `Ok(None)` means the built-in simulator.
+fn realtime_target(args: &RunArgs) -> Result<Option<(String, Option<bridge::ai::Auth>)>, String> {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let openai = env("OPENAI_API_KEY");
+    let azure = env("AZURE_OPENAI_API_KEY");
+    let auth = match (openai, azure) {
+        (_, Some(k)) => Some(bridge::ai::Auth::AzureApiKey(k)),
+        (Some(k), None) => Some(bridge::ai::Auth::Bearer(k)),
+        (None, None) => None,
+    };
+    let url = match (&args.realtime_url, &auth) {
+        (Some(u), _) => u.clone(),
+        (None, Some(bridge::ai::Auth::AzureApiKey(_))) => {
+            return Err("AZURE_OPENAI_API_KEY is set: give --realtime-url wss://RESOURCE.openai.azure.com/openai/v1/realtime and --realtime-model DEPLOYMENT".into())
+        }
+        (None, Some(_)) => "wss://api.openai.com/v1/realtime".into(),
+        (None, None) => return Ok(None),
+    };
+    if !(url.starts_with("ws://") || url.starts_with("wss://")) {
+        return Err(format!(
+            "--realtime-url: {url:?} is not a ws:// or wss:// URL"
+        ));
+    }
+    Ok(Some((url, auth)))
 }
 
 async fn wait_for_signal() {

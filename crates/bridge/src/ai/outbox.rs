@@ -1,0 +1,147 @@
+//! What one Realtime connection still has to write. Control events (session config, items,
+//! truncates, responses) are never dropped; caller audio is bounded and, when the socket
+//! stalls, loses its oldest frames first (issue 5 "Backpressure"), so memory per call stays
+//! bounded whatever the peer does.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use tokio::sync::Notify;
+
+/// One serialized client event.
+#[derive(Debug)]
+pub struct Outgoing {
+    /// The JSON text to send.
+    pub text: String,
+    /// Caller audio (droppable; logged with its payload elided).
+    pub audio: bool,
+}
+
+#[derive(Debug, Default)]
+struct Queues {
+    control: VecDeque<Outgoing>,
+    audio: VecDeque<Outgoing>,
+    closed: bool,
+}
+
+/// A two-lane queue between the call's session task and its socket writer.
+#[derive(Debug)]
+pub struct Outbox {
+    queues: Mutex<Queues>,
+    ready: Notify,
+    audio_cap: usize,
+}
+
+impl Outbox {
+    /// `audio_cap` frames of caller audio at most wait for the socket.
+    pub fn new(audio_cap: usize) -> Self {
+        Outbox {
+            queues: Mutex::new(Queues::default()),
+            ready: Notify::new(),
+            audio_cap: audio_cap.max(1),
+        }
+    }
+
+    /// Queue a control event; they go out before any queued audio, in order.
+    pub fn push_control(&self, text: String) {
+        if let Ok(mut q) = self.queues.lock() {
+            q.control.push_back(Outgoing { text, audio: false });
+        }
+        self.ready.notify_one();
+    }
+
+    /// Queue an audio append; returns how many older frames were dropped to make room.
+    pub fn push_audio(&self, text: String) -> usize {
+        let mut dropped = 0;
+        if let Ok(mut q) = self.queues.lock() {
+            while q.audio.len() >= self.audio_cap {
+                q.audio.pop_front();
+                dropped += 1;
+            }
+            q.audio.push_back(Outgoing { text, audio: true });
+        }
+        self.ready.notify_one();
+        dropped
+    }
+
+    /// Audio frames waiting now.
+    pub fn audio_len(&self) -> usize {
+        self.queues.lock().map(|q| q.audio.len()).unwrap_or(0)
+    }
+
+    /// Wake the writer and make [`Outbox::pop`] return `None` once the control lane is empty.
+    pub fn close(&self) {
+        if let Ok(mut q) = self.queues.lock() {
+            q.closed = true;
+        }
+        self.ready.notify_one();
+    }
+
+    /// The next event to write: control first, then the oldest audio; `None` once closed.
+    pub async fn pop(&self) -> Option<Outgoing> {
+        loop {
+            {
+                let mut q = self.queues.lock().ok()?;
+                if let Some(m) = q.control.pop_front() {
+                    return Some(m);
+                }
+                if q.closed {
+                    return None;
+                }
+                if let Some(m) = q.audio.pop_front() {
+                    return Some(m);
+                }
+            }
+            // `notify_one` stores a permit when nobody waits, so no wake-up is lost.
+            self.ready.notified().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now_or_never<F: std::future::Future>(f: F) -> Option<F::Output> {
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        let mut f = std::pin::pin!(f);
+        match f.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(v) => Some(v),
+            std::task::Poll::Pending => None,
+        }
+    }
+
+    #[test]
+    fn audio_is_dropped_oldest_first_and_control_is_never_dropped() {
+        let o = Outbox::new(3);
+        let mut dropped = 0;
+        for i in 0..10 {
+            dropped += o.push_audio(format!("a{i}"));
+        }
+        for i in 0..100 {
+            o.push_control(format!("c{i}"));
+        }
+        assert_eq!(dropped, 7);
+        assert_eq!(o.audio_len(), 3);
+        let mut got = Vec::new();
+        while let Some(Some(m)) = now_or_never(o.pop()) {
+            got.push(m.text);
+        }
+        assert_eq!(got.len(), 103);
+        assert_eq!(
+            got[..100],
+            (0..100).map(|i| format!("c{i}")).collect::<Vec<_>>()[..]
+        );
+        assert_eq!(got[100..], ["a7", "a8", "a9"]);
+    }
+
+    #[test]
+    fn pop_waits_then_close_ends_it() {
+        let o = Outbox::new(2);
+        assert!(now_or_never(o.pop()).is_none(), "empty: pending");
+        o.push_audio("a".into());
+        o.close();
+        // Closed: audio still queued is abandoned (the socket is going away).
+        assert!(matches!(now_or_never(o.pop()), Some(None)));
+    }
+}
