@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
@@ -11,27 +11,30 @@ use futures_util::{SinkExt, StreamExt};
 use realtime::{
     codes, AudioFormat, AudioInput, AudioOutput, ClientEvent, ContentPart, ContentPartEvent,
     ConversationItemEvent, ConversationItemTruncated, ErrorDetail, ErrorEvent, EventIdOnly,
-    InputAudioBufferCommitted, InputTokenDetails, Item, ItemIdEvent, ItemStatus, MaxOutputTokens,
-    MessageItem, Modality, OutputDelta, OutputItemEvent, OutputPartDone, ParseError, Response,
-    ResponseAudio, ResponseAudioOutput, ResponseEvent, ResponseStatus, Role, ServerEvent, Session,
-    SessionAudio, SessionEvent, SessionType, SessionUpdate, SpeechStarted, SpeechStopped,
-    StatusDetails, TokenDetails, ToolChoice, TurnDetection, Usage, Voice, PCM_RATE,
+    FunctionCallArgumentsDelta, FunctionCallArgumentsDone, FunctionCallItem,
+    InputAudioBufferCommitted, InputTokenDetails, InputTranscriptionCompleted, Item, ItemIdEvent,
+    ItemStatus, MaxOutputTokens, MessageItem, Modality, OutputDelta, OutputItemEvent,
+    OutputPartDone, ParseError, Response, ResponseAudio, ResponseAudioOutput, ResponseEvent,
+    ResponseStatus, Role, ServerEvent, Session, SessionAudio, SessionEvent, SessionType,
+    SessionUpdate, SpeechStarted, SpeechStopped, StatusDetails, TokenDetails, ToolChoice,
+    TurnDetection, Usage, Voice, PCM_RATE,
 };
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::tone;
+use crate::scenario::{Speaker, Speech, Turn, DEFAULT_SPEEDUP};
 use crate::vad::{Vad, VadEvent};
+use crate::{speech, tone, Shared};
 
 /// Length of the scripted answer.
 const RESPONSE_MS: u64 = 1_000;
 /// Audio per `response.output_audio.delta`.
 const CHUNK_MS: u64 = 100;
-/// Wall-clock gap between deltas (2x faster than real time: tests stay short, barge-in has time).
-const CHUNK_PACE: Duration = Duration::from_millis(50);
+/// Function-call arguments are streamed in this many `…arguments.delta` events (at most).
+const ARGUMENT_DELTAS: usize = 3;
 /// What the scripted agent "says".
 const ANSWER: &str = "Hello, this is the simulated agent speaking.";
 /// Placeholder transcript of a caller turn.
@@ -44,13 +47,34 @@ const CLIENT_EVENT_TYPES: &str = "'session.update', 'input_audio_buffer.append',
 'conversation.item.truncate', 'conversation.item.delete', 'conversation.item.retrieve', \
 'response.create', 'response.cancel', 'output_audio_buffer.clear'";
 
-/// Serves one connection until the peer leaves or the simulator stops.
-pub(crate) async fn serve(
-    tcp: TcpStream,
-    peer: SocketAddr,
-    seq: u64,
-    mut stop: watch::Receiver<bool>,
-) {
+/// What a connection gets from the simulator.
+pub(crate) struct ConnCtx {
+    /// Graceful stop (close frames).
+    pub stop: watch::Receiver<bool>,
+    /// `Simulator::kill_connections`: drop the TCP at once.
+    pub kill: broadcast::Receiver<()>,
+    /// Scenario and event log.
+    pub shared: Arc<Shared>,
+}
+
+/// What the connection's writer task is asked to do.
+// Events were sent unboxed before `Drop` existed; boxing each one to shrink a rare variant
+// would add an allocation per audio delta.
+#[allow(clippy::large_enum_variant)]
+enum Out {
+    /// Send this event.
+    Event(ServerEvent),
+    /// Drop the socket now, no close frame (`disconnect_after_ms`).
+    Drop,
+}
+
+/// Serves one connection until the peer leaves, the simulator stops, or a test hook drops it.
+pub(crate) async fn serve(tcp: TcpStream, peer: SocketAddr, seq: u64, ctx: ConnCtx) {
+    let ConnCtx {
+        mut stop,
+        mut kill,
+        shared,
+    } = ctx;
     // Small buffers: a load test opens thousands of sessions (the default reads into 128 KiB).
     let config = WebSocketConfig::default()
         .read_buffer_size(16 * 1024)
@@ -66,30 +90,51 @@ pub(crate) async fn serve(
     };
     tracing::debug!(%peer, seq, "simulator connection");
     let (mut sink, mut stream) = ws.split();
-    let (tx, mut rx) = mpsc::unbounded_channel::<ServerEvent>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Out>();
     let session_id = format!("sess_sim{seq}");
     let expires_at = unix_now() + SESSION_TTL_S;
-    let writer = tokio::spawn(async move {
+    let log = shared.clone();
+    let mut writer = tokio::spawn(async move {
         let mut n = 0u64;
-        while let Some(ev) = rx.recv().await {
+        while let Some(out) = rx.recv().await {
+            // Returning drops the sink without a close frame; the reader loop sees the end.
+            let Out::Event(ev) = out else { return };
             n += 1;
-            let Some(text) = encode(&ev, n, &session_id, expires_at) else {
+            let Some((value, text)) = encode(&ev, n, &session_id, expires_at) else {
                 continue;
             };
+            if let Some(log) = &log.event_log {
+                log.write(&value, &text);
+            }
             if sink.send(Message::text(text)).await.is_err() {
-                break;
+                return;
             }
         }
         let _ = sink.close().await;
     });
-    let mut conn = Conn::new(seq, tx);
+    let mut conn = Conn::new(seq, tx, shared);
     conn.send(ServerEvent::SessionCreated(SessionEvent {
         event_id: None,
         session: conn.session.clone(),
     }));
+    let mut writer_ended = false;
     loop {
         tokio::select! {
             _ = stop.changed() => break,
+            k = kill.recv() => {
+                // Closed: the simulator is gone, `stop` ends us gracefully.
+                if !matches!(k, Err(broadcast::error::RecvError::Closed)) {
+                    tracing::debug!(%peer, seq, "simulator drops the connection (test hook)");
+                    writer.abort();
+                    let _ = (&mut writer).await;
+                    writer_ended = true;
+                }
+                break;
+            }
+            _ = &mut writer => {
+                writer_ended = true;
+                break;
+            }
             msg = stream.next() => match msg {
                 None | Some(Ok(Message::Close(_))) => break,
                 Some(Err(e)) => {
@@ -108,7 +153,9 @@ pub(crate) async fn serve(
         }
     }
     drop(conn);
-    let _ = writer.await;
+    if !writer_ended {
+        let _ = writer.await;
+    }
 }
 
 fn unix_now() -> u64 {
@@ -120,7 +167,7 @@ fn unix_now() -> u64 {
 
 /// One event as the live server writes it: an `event_id`, and the session's undeclared
 /// `object`/`id`/`expires_at` plus `truncation` (protocol §3, "Fake-server checklist").
-fn encode(ev: &ServerEvent, n: u64, session_id: &str, expires_at: u64) -> Option<String> {
+fn encode(ev: &ServerEvent, n: u64, session_id: &str, expires_at: u64) -> Option<(Value, String)> {
     let mut v = serde_json::to_value(ev).ok()?;
     let obj = v.as_object_mut()?;
     obj.insert("event_id".into(), json!(format!("event_sim{n}")));
@@ -130,7 +177,8 @@ fn encode(ev: &ServerEvent, n: u64, session_id: &str, expires_at: u64) -> Option
         s.insert("expires_at".into(), json!(expires_at));
         s.entry("truncation").or_insert(json!("auto"));
     }
-    serde_json::to_string(&v).ok()
+    let text = serde_json::to_string(&v).ok()?;
+    Some((v, text))
 }
 
 /// The GA defaults a live `session.created` shows (protocol §3, §6).
@@ -271,6 +319,15 @@ fn voice(s: &Session) -> Option<&Voice> {
         .and_then(|o| o.voice.as_ref())
 }
 
+/// `audio.input.transcription` is set (not absent, not `null`).
+fn transcribes(s: &Session) -> bool {
+    s.audio
+        .as_ref()
+        .and_then(|a| a.input.as_ref())
+        .and_then(|i| i.transcription.as_ref())
+        .is_some_and(Option::is_some)
+}
+
 fn turn_detection(s: &Session) -> Option<&TurnDetection> {
     s.audio
         .as_ref()
@@ -309,8 +366,19 @@ struct Active {
     task: JoinHandle<()>,
 }
 
+/// The id of the newest conversation item; responses append to it from their own task.
+type LastItem = Arc<Mutex<Option<String>>>;
+
+fn replace_last(last: &LastItem, id: String) -> Option<String> {
+    match last.lock() {
+        Ok(mut l) => l.replace(id),
+        Err(poisoned) => poisoned.into_inner().replace(id),
+    }
+}
+
 struct Conn {
-    tx: mpsc::UnboundedSender<ServerEvent>,
+    tx: mpsc::UnboundedSender<Out>,
+    shared: Arc<Shared>,
     session: Session,
     vad: Vad,
     conv_id: String,
@@ -318,7 +386,9 @@ struct Conn {
     /// Bytes appended since the last commit or clear.
     buffered: u64,
     speech_item: Option<String>,
-    last_item: Option<String>,
+    last_item: LastItem,
+    /// Responses each scenario agent has made (its next turn index).
+    turns_taken: Vec<usize>,
     /// Set once assistant audio was sent: the voice is fixed from then on.
     audio_sent: Arc<AtomicBool>,
     /// True from `response.created` until just before `response.done`.
@@ -335,18 +405,21 @@ impl Drop for Conn {
 }
 
 impl Conn {
-    fn new(seq: u64, tx: mpsc::UnboundedSender<ServerEvent>) -> Self {
+    fn new(seq: u64, tx: mpsc::UnboundedSender<Out>, shared: Arc<Shared>) -> Self {
         let session = default_session();
         let (rate, th, pre, sil) = vad_params(&session);
+        let agents = shared.scenario.as_ref().map_or(0, |s| s.agent_count());
         Self {
             tx,
+            shared,
             vad: Vad::new(rate, th, pre, sil),
             session,
             conv_id: format!("conv_sim{seq}"),
             next: 0,
             buffered: 0,
             speech_item: None,
-            last_item: None,
+            last_item: Arc::new(Mutex::new(None)),
+            turns_taken: vec![0; agents],
             audio_sent: Arc::new(AtomicBool::new(false)),
             busy: Arc::new(AtomicBool::new(false)),
             active: None,
@@ -354,7 +427,34 @@ impl Conn {
     }
 
     fn send(&self, ev: ServerEvent) {
-        let _ = self.tx.send(ev);
+        let _ = self.tx.send(Out::Event(ev));
+    }
+
+    /// The scenario agent (or default) the current instructions select.
+    fn speaker(&self) -> Option<Speaker> {
+        let instructions = self.session.instructions.as_deref().unwrap_or("");
+        self.shared.scenario.as_ref()?.speaker(instructions)
+    }
+
+    /// The turn the selected agent speaks next, without taking it.
+    fn next_turn(&self) -> Option<&Turn> {
+        let who = self.speaker()?;
+        let nth = match who {
+            Speaker::Agent(i) => self.turns_taken.get(i).copied().unwrap_or(0),
+            Speaker::Default => 0,
+        };
+        self.shared.scenario.as_ref()?.turn(who, nth)
+    }
+
+    /// Takes the selected agent's next turn (past the end the last one repeats).
+    fn take_turn(&mut self) -> Option<Turn> {
+        let turn = self.next_turn().cloned();
+        if let Some(Speaker::Agent(i)) = self.speaker() {
+            if let Some(n) = self.turns_taken.get_mut(i) {
+                *n += 1;
+            }
+        }
+        turn
     }
 
     fn id(&mut self, prefix: &str) -> String {
@@ -430,8 +530,8 @@ impl Conn {
             ClientEvent::ConversationItemCreate(c) => {
                 let id = self.id("item");
                 let item = finished_item(c.item, id.clone());
-                let previous_item_id = c.previous_item_id.or_else(|| self.last_item.clone());
-                self.last_item = Some(id);
+                let last = replace_last(&self.last_item, id);
+                let previous_item_id = c.previous_item_id.or(last);
                 self.send(ServerEvent::ConversationItemAdded(ConversationItemEvent {
                     event_id: None,
                     previous_item_id: previous_item_id.clone(),
@@ -629,10 +729,16 @@ impl Conn {
         self.commit_item(item_id);
     }
 
-    /// `committed` then the user item (`added`, `done`) with a placeholder transcript.
+    /// `committed` then the user item (`added`, `done`) with the next turn's `heard` text (or a
+    /// placeholder) as its transcript, and the transcription event when the session asks.
     fn commit_item(&mut self, item_id: String) {
+        let seconds = input_format(&self.session).ms_for_bytes(self.buffered) as f64 / 1000.0;
         self.buffered = 0;
-        let previous_item_id = self.last_item.replace(item_id.clone());
+        let heard = self
+            .next_turn()
+            .and_then(|t| t.heard.clone())
+            .unwrap_or_else(|| USER_TRANSCRIPT.into());
+        let previous_item_id = replace_last(&self.last_item, item_id.clone());
         self.send(ServerEvent::InputAudioBufferCommitted(
             InputAudioBufferCommitted {
                 event_id: None,
@@ -641,13 +747,13 @@ impl Conn {
             },
         ));
         let item = Item::Message(MessageItem {
-            id: Some(item_id),
+            id: Some(item_id.clone()),
             object: Some("realtime.item".into()),
             status: Some(ItemStatus::Completed),
             role: Role::User,
             content: vec![ContentPart::InputAudio {
                 audio: None,
-                transcript: Some(USER_TRANSCRIPT.into()),
+                transcript: Some(heard.clone()),
             }],
         });
         self.send(ServerEvent::ConversationItemAdded(ConversationItemEvent {
@@ -660,6 +766,17 @@ impl Conn {
             previous_item_id,
             item,
         }));
+        if transcribes(&self.session) {
+            self.send(ServerEvent::InputTranscriptionCompleted(
+                InputTranscriptionCompleted {
+                    event_id: None,
+                    item_id,
+                    content_index: 0,
+                    transcript: heard,
+                    usage: Some(json!({"type": "duration", "seconds": seconds})),
+                },
+            ));
+        }
     }
 
     /// Asks the active response to stop; false if there is none to cancel.
@@ -673,19 +790,61 @@ impl Conn {
         }
     }
 
+    /// The next turn's audio in the session's output format, its transcript and call.
+    fn line(&mut self, format: AudioFormat) -> Line {
+        let Some(turn) = self.take_turn() else {
+            return Line {
+                audio: tone::render(format, RESPONSE_MS),
+                transcript: ANSWER.into(),
+                call: None,
+                disconnect_after_ms: None,
+            };
+        };
+        let audio = match &turn.speech {
+            Speech::Tone { ms } => tone::render(format, *ms),
+            Speech::Wav(samples) => speech::encode(format, samples).unwrap_or_else(|e| {
+                // Unreachable for the formats GA has; keep the call alive with a tone.
+                tracing::warn!(error = %e, "cannot encode scenario audio; playing a tone");
+                tone::render(format, RESPONSE_MS)
+            }),
+        };
+        let call = turn.call.map(|c| PendingCall {
+            item_id: self.id("item"),
+            call_id: self.id("call"),
+            name: c.name,
+            arguments: c.arguments,
+        });
+        Line {
+            audio,
+            transcript: turn.transcript,
+            call,
+            disconnect_after_ms: turn.disconnect_after_ms,
+        }
+    }
+
     fn start_response(&mut self) {
         let (cancel_tx, cancel_rx) = oneshot::channel();
+        let format = output_format(&self.session);
+        let line = self.line(format);
         let item_id = self.id("item");
+        let speedup = self
+            .shared
+            .scenario
+            .as_ref()
+            .map_or(DEFAULT_SPEEDUP, |s| s.speedup());
         let script = Script {
             tx: self.tx.clone(),
             response_id: self.id("resp"),
-            previous_item_id: self.last_item.replace(item_id.clone()),
+            previous_item_id: replace_last(&self.last_item, item_id.clone()),
             item_id,
             conv_id: self.conv_id.clone(),
-            format: output_format(&self.session),
+            format,
             voice: voice(&self.session).cloned(),
             busy: self.busy.clone(),
             audio_sent: self.audio_sent.clone(),
+            last_item: self.last_item.clone(),
+            pace: Duration::from_secs_f64(CHUNK_MS as f64 / 1000.0 / speedup),
+            line,
         };
         self.busy.store(true, Ordering::SeqCst);
         let task = tokio::spawn(script.run(cancel_rx));
@@ -723,9 +882,42 @@ fn finished_item(item: Item, id: String) -> Item {
     }
 }
 
-/// One scripted response: the tone pattern with the answer's transcript.
+/// What one response says: audio in the session's output format, its transcript, and an
+/// optional function call after it.
+struct Line {
+    audio: Vec<u8>,
+    transcript: String,
+    call: Option<PendingCall>,
+    disconnect_after_ms: Option<u64>,
+}
+
+/// A `function_call` output item to stream after the audio (protocol §3 "Function-call turn").
+struct PendingCall {
+    item_id: String,
+    call_id: String,
+    name: String,
+    arguments: String,
+}
+
+/// `s` in at most `n` pieces, split at char boundaries.
+fn pieces(s: &str, n: usize) -> Vec<&str> {
+    let size = s.len().div_ceil(n.max(1)).max(1);
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < s.len() {
+        let mut end = (start + size).min(s.len());
+        while !s.is_char_boundary(end) {
+            end += 1;
+        }
+        out.push(&s[start..end]);
+        start = end;
+    }
+    out
+}
+
+/// One scripted response: the line's audio and transcript, then its function call.
 struct Script {
-    tx: mpsc::UnboundedSender<ServerEvent>,
+    tx: mpsc::UnboundedSender<Out>,
     response_id: String,
     item_id: String,
     previous_item_id: Option<String>,
@@ -734,11 +926,15 @@ struct Script {
     voice: Option<Voice>,
     busy: Arc<AtomicBool>,
     audio_sent: Arc<AtomicBool>,
+    last_item: LastItem,
+    /// Wall-clock gap between audio deltas of `CHUNK_MS` each.
+    pace: Duration,
+    line: Line,
 }
 
 impl Script {
     fn send(&self, ev: ServerEvent) {
-        let _ = self.tx.send(ev);
+        let _ = self.tx.send(Out::Event(ev));
     }
 
     fn response(
@@ -820,18 +1016,18 @@ impl Script {
         }
     }
 
-    fn output_item(&self, item: Item) -> OutputItemEvent {
+    fn output_item(&self, output_index: u32, item: Item) -> OutputItemEvent {
         OutputItemEvent {
             event_id: None,
             response_id: self.response_id.clone(),
-            output_index: 0,
+            output_index,
             item,
         }
     }
 
-    fn usage(&self, audio_ms: u64, words: u64) -> Usage {
+    fn usage(&self, audio_ms: u64, words: u64, argument_bytes: u64) -> Usage {
         let (in_text, in_audio) = (40, 20);
-        let (out_text, out_audio) = (words * 2, audio_ms / 50);
+        let (out_text, out_audio) = (words * 2 + argument_bytes / 4, audio_ms / 50);
         Usage {
             total_tokens: Some(in_text + in_audio + out_text + out_audio),
             input_tokens: Some(in_text + in_audio),
@@ -858,7 +1054,7 @@ impl Script {
         }));
         let added = self.item(ItemStatus::InProgress, None);
         self.send(ServerEvent::OutputItemAdded(
-            self.output_item(added.clone()),
+            self.output_item(0, added.clone()),
         ));
         self.send(ServerEvent::ConversationItemAdded(ConversationItemEvent {
             event_id: None,
@@ -869,43 +1065,56 @@ impl Script {
             self.part_event(String::new()),
         ));
 
-        let audio = tone::render(self.format, RESPONSE_MS);
-        let chunks = (RESPONSE_MS / CHUNK_MS) as usize;
-        let per_chunk = audio.len().div_ceil(chunks);
-        let words: Vec<&str> = ANSWER.split(' ').collect();
+        let audio = &self.line.audio;
+        let per_chunk = (self.format.bytes_per_ms() * CHUNK_MS) as usize;
+        let chunks = audio.len().div_ceil(per_chunk).max(1);
+        // Words are spread over the chunks, each sent with (before) the audio that says it.
+        let words: Vec<&str> = self.line.transcript.split_whitespace().collect();
         let mut said = String::new();
         let mut sent_ms = 0;
-        let mut words_sent = 0u64;
+        let mut words_sent = 0usize;
         for (i, chunk) in audio.chunks(per_chunk).enumerate() {
             tokio::select! {
                 reason = &mut cancel => {
                     if let Ok(reason) = reason {
-                        self.finish_cancelled(reason, said, sent_ms, words_sent);
+                        self.finish_cancelled(reason, said, sent_ms, words_sent as u64);
                     }
                     return;
                 }
-                _ = tokio::time::sleep(CHUNK_PACE) => {}
+                _ = tokio::time::sleep(self.pace) => {}
             }
-            let last = i + 1 == chunks || (i + 1) * per_chunk >= audio.len();
-            let text = if last {
-                words.get(i..).map(|w| w.join(" ")).unwrap_or_default()
-            } else {
-                words.get(i).map(|w| w.to_string()).unwrap_or_default()
-            };
-            if !text.is_empty() {
-                let delta = if said.is_empty() {
-                    text
-                } else {
-                    format!(" {text}")
-                };
+            let upto = ((i + 1) * words.len()).div_ceil(chunks).min(words.len());
+            if upto > words_sent {
+                let mut delta = words[words_sent..upto].join(" ");
+                if !said.is_empty() {
+                    delta.insert(0, ' ');
+                }
                 said.push_str(&delta);
-                words_sent = said.split(' ').count() as u64;
+                words_sent = upto;
                 self.send(ServerEvent::OutputAudioTranscriptDelta(self.delta(delta)));
             }
             let b64 = base64::engine::general_purpose::STANDARD.encode(chunk);
             self.send(ServerEvent::OutputAudioDelta(self.delta(b64)));
             self.audio_sent.store(true, Ordering::SeqCst);
             sent_ms += self.format.ms_for_bytes(chunk.len() as u64);
+            if self
+                .line
+                .disconnect_after_ms
+                .is_some_and(|at| sent_ms >= at)
+            {
+                // Test hook: the socket dies mid-response, as on a network failure.
+                let _ = self.tx.send(Out::Drop);
+                return;
+            }
+        }
+        if words_sent < words.len() {
+            let mut delta = words[words_sent..].join(" ");
+            if !said.is_empty() {
+                delta.insert(0, ' ');
+            }
+            said.push_str(&delta);
+            words_sent = words.len();
+            self.send(ServerEvent::OutputAudioTranscriptDelta(self.delta(delta)));
         }
         self.send(ServerEvent::OutputAudioDone(self.part_done(None)));
         self.send(ServerEvent::OutputAudioTranscriptDone(
@@ -913,24 +1122,93 @@ impl Script {
         ));
         self.send(ServerEvent::ContentPartDone(self.part_event(said.clone())));
         let done = self.item(ItemStatus::Completed, Some(said));
-        self.send(ServerEvent::OutputItemDone(self.output_item(done.clone())));
+        self.send(ServerEvent::OutputItemDone(
+            self.output_item(0, done.clone()),
+        ));
         self.send(ServerEvent::ConversationItemDone(ConversationItemEvent {
             event_id: None,
             previous_item_id: self.previous_item_id.clone(),
             item: done.clone(),
         }));
-        let usage = self.usage(sent_ms, words_sent);
+        let mut output = vec![done];
+        let mut argument_bytes = 0;
+        if let Some(call) = &self.line.call {
+            argument_bytes = call.arguments.len() as u64;
+            output.push(self.function_call(call));
+        }
+        let usage = self.usage(sent_ms, words_sent as u64, argument_bytes);
         self.busy.store(false, Ordering::SeqCst);
         self.send(ServerEvent::ResponseDone(ResponseEvent {
             event_id: None,
-            response: self.response(ResponseStatus::Completed, None, vec![done], Some(usage)),
+            response: self.response(ResponseStatus::Completed, None, output, Some(usage)),
         }));
+    }
+
+    /// The `function_call` item at output index 1, streamed as the API does (protocol §3
+    /// "Function-call turn"); returns the finished item for `response.done`.
+    fn function_call(&self, call: &PendingCall) -> Item {
+        let item = |status, arguments: &str| {
+            Item::FunctionCall(FunctionCallItem {
+                id: Some(call.item_id.clone()),
+                object: Some("realtime.item".into()),
+                status: Some(status),
+                name: Some(call.name.clone()),
+                call_id: Some(call.call_id.clone()),
+                arguments: Some(arguments.to_string()),
+            })
+        };
+        let added = item(ItemStatus::InProgress, "");
+        let previous_item_id = Some(self.item_id.clone());
+        replace_last(&self.last_item, call.item_id.clone());
+        self.send(ServerEvent::OutputItemAdded(
+            self.output_item(1, added.clone()),
+        ));
+        self.send(ServerEvent::ConversationItemAdded(ConversationItemEvent {
+            event_id: None,
+            previous_item_id: previous_item_id.clone(),
+            item: added,
+        }));
+        for delta in pieces(&call.arguments, ARGUMENT_DELTAS) {
+            self.send(ServerEvent::FunctionCallArgumentsDelta(
+                FunctionCallArgumentsDelta {
+                    event_id: None,
+                    response_id: self.response_id.clone(),
+                    item_id: call.item_id.clone(),
+                    output_index: 1,
+                    call_id: call.call_id.clone(),
+                    delta: delta.to_string(),
+                },
+            ));
+        }
+        self.send(ServerEvent::FunctionCallArgumentsDone(
+            FunctionCallArgumentsDone {
+                event_id: None,
+                response_id: self.response_id.clone(),
+                item_id: call.item_id.clone(),
+                output_index: 1,
+                call_id: call.call_id.clone(),
+                name: Some(call.name.clone()),
+                arguments: call.arguments.clone(),
+            },
+        ));
+        let done = item(ItemStatus::Completed, &call.arguments);
+        self.send(ServerEvent::OutputItemDone(
+            self.output_item(1, done.clone()),
+        ));
+        self.send(ServerEvent::ConversationItemDone(ConversationItemEvent {
+            event_id: None,
+            previous_item_id,
+            item: done.clone(),
+        }));
+        done
     }
 
     /// `response.done{status:"cancelled"}` after closing the item as incomplete.
     fn finish_cancelled(&self, reason: &'static str, said: String, sent_ms: u64, words: u64) {
         let item = self.item(ItemStatus::Incomplete, Some(said));
-        self.send(ServerEvent::OutputItemDone(self.output_item(item.clone())));
+        self.send(ServerEvent::OutputItemDone(
+            self.output_item(0, item.clone()),
+        ));
         self.send(ServerEvent::ConversationItemDone(ConversationItemEvent {
             event_id: None,
             previous_item_id: self.previous_item_id.clone(),
@@ -947,8 +1225,23 @@ impl Script {
                     error: None,
                 }),
                 vec![item],
-                Some(self.usage(sent_ms, words)),
+                Some(self.usage(sent_ms, words, 0)),
             ),
         }));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pieces;
+
+    #[test]
+    fn arguments_split_at_char_boundaries_and_rejoin() {
+        let s = r#"{"summary":"café ☕ bill","n":1}"#;
+        let p = pieces(s, 3);
+        assert!(p.len() <= 3 && p.len() >= 2, "{p:?}");
+        assert_eq!(p.concat(), s);
+        assert_eq!(pieces("", 3), Vec::<&str>::new());
+        assert_eq!(pieces("ab", 3), ["a", "b"]);
     }
 }
