@@ -843,7 +843,8 @@ impl Conn {
             busy: self.busy.clone(),
             audio_sent: self.audio_sent.clone(),
             last_item: self.last_item.clone(),
-            pace: Duration::from_secs_f64(CHUNK_MS as f64 / 1000.0 / speedup),
+            pace: Duration::try_from_secs_f64(CHUNK_MS as f64 / 1000.0 / speedup)
+                .unwrap_or(Duration::from_millis(CHUNK_MS / 2)),
             line,
         };
         self.busy.store(true, Ordering::SeqCst);

@@ -18,6 +18,8 @@ const MS_PER_WORD: u64 = 300;
 const MAX_TEXT_MS: u64 = 8_000;
 /// Default wall-clock speed of the audio stream: twice real time (what the simulator always did).
 pub(crate) const DEFAULT_SPEEDUP: f64 = 2.0;
+/// Accepted `speedup` values: from ten times slower than real time to effectively instant.
+const SPEEDUP_RANGE: std::ops::RangeInclusive<f64> = 0.1..=10_000.0;
 
 /// Why a scenario file cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -232,9 +234,9 @@ impl Scenario {
     }
 
     /// The same scenario streaming at `speedup` times real time (tests use 20 or more to stay
-    /// short). Values that are not finite and positive keep the current speed.
+    /// short). Values outside 0.1..=10000 (or NaN) keep the current speed.
     pub fn with_speedup(mut self, speedup: f64) -> Self {
-        if speedup.is_finite() && speedup > 0.0 {
+        if SPEEDUP_RANGE.contains(&speedup) {
             self.speedup = speedup;
         }
         self
@@ -287,8 +289,13 @@ impl Loader<'_> {
         })?;
         let speedup = match raw.speedup {
             None => DEFAULT_SPEEDUP,
-            Some(s) if s.get_ref().is_finite() && *s.get_ref() > 0.0 => *s.get_ref(),
-            Some(s) => return Err(self.invalid(s.span().start, "must be a positive number")),
+            Some(s) if SPEEDUP_RANGE.contains(s.get_ref()) => *s.get_ref(),
+            Some(s) => {
+                return Err(self.invalid(
+                    s.span().start,
+                    format!("{} is outside 0.1..=10000", s.get_ref()),
+                ))
+            }
         };
         let default = raw.default.map(|t| self.turn(t)).transpose()?;
         let mut agents = Vec::with_capacity(raw.agent.len());
@@ -531,7 +538,11 @@ disconnect_after_ms = 300
         assert_eq!(e.line(), Some(13), "{e}");
         assert_eq!(e.field(), Some("agent[0].turn[1].call"), "{e}");
 
-        let e = Scenario::from_toml("speedup = -1\n", "s.toml").unwrap_err();
-        assert_eq!((e.line(), e.field()), (Some(1), Some("speedup")), "{e}");
+        for bad in ["-1", "0", "1e-300", "nan", "1e300"] {
+            let e = Scenario::from_toml(&format!("speedup = {bad}\n"), "s.toml").unwrap_err();
+            assert_eq!((e.line(), e.field()), (Some(1), Some("speedup")), "{e}");
+        }
+        let s = Scenario::from_toml("speedup = 4.0\n", "s.toml").unwrap();
+        assert_eq!(s.with_speedup(f64::NAN).with_speedup(0.0).speedup(), 4.0);
     }
 }
