@@ -197,6 +197,8 @@ struct Relay {
     addr: SocketAddr,
     kill: watch::Sender<u64>,
     accepted: Arc<AtomicUsize>,
+    /// Connections arriving before this instant are closed at once (the path is still down).
+    down_until: Arc<std::sync::Mutex<Option<tokio::time::Instant>>>,
 }
 
 impl Relay {
@@ -206,8 +208,18 @@ impl Relay {
         let (kill, kill_rx) = watch::channel(0u64);
         let accepted = Arc::new(AtomicUsize::new(0));
         let count = accepted.clone();
+        let down_until = Arc::new(std::sync::Mutex::new(None));
+        let down = down_until.clone();
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
+                let refused = down
+                    .lock()
+                    .unwrap()
+                    .is_some_and(|t| tokio::time::Instant::now() < t);
+                if refused {
+                    drop(client);
+                    continue;
+                }
                 count.fetch_add(1, Ordering::SeqCst);
                 let mut kill_rx = kill_rx.clone();
                 kill_rx.mark_unchanged();
@@ -241,10 +253,13 @@ impl Relay {
             addr,
             kill,
             accepted,
+            down_until,
         }
     }
 
-    fn cut_all(&self) {
+    /// Cut every connection and refuse new ones for `down`.
+    fn cut_all(&self, down: Duration) {
+        *self.down_until.lock().unwrap() = Some(tokio::time::Instant::now() + down);
         self.kill.send_modify(|n| *n += 1);
     }
 }
@@ -321,34 +336,56 @@ async fn socket_killed_mid_response_the_call_survives_and_the_session_is_restore
         .await
         .unwrap();
     let mut caller = Caller::dial(bridge.sip_addrs[0], "ai-drop").await;
-    assert!(caller.speak_and_hear(50, 300).await, "first answer heard");
-    // The answer is streaming (the simulator sends it over ~500 ms): cut the socket now.
-    relay.cut_all();
-    let before = client_types(&log).len();
-    // The caller keeps hearing sound (the rest of what arrived, then the filler) and the call
-    // stays up while the session reconnects; then the restored agent answers again.
-    let mut loud_ticks = 0;
-    let mut reconnected_at = None;
-    for i in 0..400 {
+    // The agent greets first; cut the socket while that answer streams (the simulator sends
+    // it over ~500 ms) and keep the path down for 3 s.
+    let mut heard = false;
+    for _ in 0..250 {
         if caller.step(false).await > 3000 {
-            loud_ticks += 1;
-        }
-        if reconnected_at.is_none() && counters.snapshot().reconnects == 1 {
-            reconnected_at = Some(i);
-            loud_ticks = 0;
-        }
-        if reconnected_at.is_some() && loud_ticks > 10 {
+            heard = true;
             break;
+        }
+    }
+    assert!(heard, "the greeting started");
+    relay.cut_all(Duration::from_secs(3));
+    let before = client_types(&log).len();
+    // While the socket is down the caller hears what had arrived, then the filler, then
+    // silence; the call stays up. After the reconnect the restored agent speaks again.
+    let (mut loud_down, mut quiet_run, mut longest_quiet_down, mut loud_up) = (0, 0, 0, 0);
+    for _ in 0..450 {
+        let loud = caller.step(false).await > 3000;
+        if counters.snapshot().reconnects == 0 {
+            if loud {
+                loud_down += 1;
+                quiet_run = 0;
+            } else {
+                quiet_run += 1;
+                longest_quiet_down = longest_quiet_down.max(quiet_run);
+            }
+        } else if loud {
+            loud_up += 1;
+            if loud_up > 10 {
+                break;
+            }
         }
     }
     let stats = counters.snapshot();
     assert_eq!(stats.socket_losses, 1, "{stats:?}");
     assert_eq!(stats.reconnects, 1, "{stats:?}");
+    assert!(stats.connect_failures >= 1, "retried while down: {stats:?}");
     assert_eq!(relay.accepted.load(Ordering::SeqCst), 2);
-    assert!(reconnected_at.is_some(), "reconnected");
+    // 1.75 s of filler speech (plus the rest of the greeting) is loud for well over 0.5 s.
+    // Without the filler this is about 5 (the greeting's tail); with it about 50.
     assert!(
-        loud_ticks > 10,
-        "the restored agent spoke again ({loud_ticks} loud ticks)"
+        loud_down > 30,
+        "filler heard while down ({loud_down} loud ticks)"
+    );
+    assert!(
+        longest_quiet_down > 50,
+        "then silence ({longest_quiet_down} quiet ticks)"
+    );
+    assert!(
+        loud_up > 10,
+        "the restored agent spoke again ({loud_up} loud ticks)"
     );
     caller.assert_no_bye().await;
     // What the new session was given: the full config again, the conversation, a resume.

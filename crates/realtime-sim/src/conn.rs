@@ -394,6 +394,8 @@ struct Conn {
     /// True from `response.created` until just before `response.done`.
     busy: Arc<AtomicBool>,
     active: Option<Active>,
+    /// This connection's number (ids carry it).
+    seq: u64,
 }
 
 impl Drop for Conn {
@@ -415,6 +417,7 @@ impl Conn {
             vad: Vad::new(rate, th, pre, sil),
             session,
             conv_id: format!("conv_sim{seq}"),
+            seq,
             next: 0,
             buffered: 0,
             speech_item: None,
@@ -457,9 +460,11 @@ impl Conn {
         turn
     }
 
+    /// Ids are unique across connections, as the API's are (a client that reconnects must
+    /// not mistake a new item for an old one).
     fn id(&mut self, prefix: &str) -> String {
         self.next += 1;
-        format!("{prefix}_sim{:04}", self.next)
+        format!("{prefix}_sim{}x{:04}", self.seq, self.next)
     }
 
     /// The GA `error` event; the socket stays open.

@@ -30,6 +30,13 @@ struct SimArgs {
     /// Address to serve ws://ADDR/v1/realtime on.
     #[arg(long, env = "SWITCHBOARD_SIM_LISTEN", default_value = "127.0.0.1:8765")]
     listen: SocketAddr,
+    /// Scenario file (TOML, fixtures/sim/README.md): what each agent says and which tools it
+    /// calls. Default: a 1 s tone answer to every turn.
+    #[arg(long, env = "SWITCHBOARD_SIM_SCENARIO")]
+    scenario: Option<PathBuf>,
+    /// Append every server event sent (JSONL, audio elided) to this file.
+    #[arg(long, env = "SWITCHBOARD_SIM_EVENT_LOG")]
+    event_log: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -107,11 +114,20 @@ struct RunArgs {
     /// Append every Realtime client event sent (JSONL, audio elided) to this file.
     #[arg(long, env = "SWITCHBOARD_REALTIME_EVENT_LOG")]
     realtime_event_log: Option<PathBuf>,
+    /// Built-in simulator (no API key): scenario file, e.g. fixtures/sim/demo.toml.
+    #[arg(long, env = "SWITCHBOARD_SIM_SCENARIO")]
+    sim_scenario: Option<PathBuf>,
+    /// Built-in simulator: append every server event it sends (JSONL, audio elided) here.
+    #[arg(long, env = "SWITCHBOARD_SIM_EVENT_LOG")]
+    sim_event_log: Option<PathBuf>,
+    /// The agent waits for the caller to speak first instead of greeting.
+    #[arg(long, env = "SWITCHBOARD_NO_GREETING")]
+    no_greeting: bool,
     /// Instructions for the agent of every call (until the agents file of issue 6).
     #[arg(
         long,
         env = "SWITCHBOARD_INSTRUCTIONS",
-        default_value = "You are a helpful contact-center agent."
+        default_value = "You are the router agent of the contact center: greet the caller, learn what they need, and hand them to support or sales."
     )]
     instructions: String,
     /// Log format.
@@ -218,7 +234,13 @@ async fn run(args: RunArgs) -> ExitCode {
     if !cfg.echo {
         let (url, auth) = match realtime_target(&args) {
             Ok(Some(t)) => t,
-            Ok(None) => match realtime_sim::Simulator::bind("127.0.0.1:0").await {
+            Ok(None) => match start_simulator(
+                SocketAddr::from(([127, 0, 0, 1], 0)),
+                args.sim_scenario.as_deref(),
+                args.sim_event_log.clone(),
+            )
+            .await
+            {
                 Ok(sim) => {
                     let url = sim.url();
                     tracing::info!(%url, "no OPENAI_API_KEY: calls talk to the built-in Realtime simulator");
@@ -226,8 +248,8 @@ async fn run(args: RunArgs) -> ExitCode {
                     (url, None)
                 }
                 Err(e) => {
-                    eprintln!("switchboard: cannot start the built-in simulator: {e}");
-                    return ExitCode::from(1);
+                    eprintln!("switchboard: built-in simulator: {e}");
+                    return ExitCode::from(2);
                 }
             },
             Err(msg) => {
@@ -266,6 +288,7 @@ async fn run(args: RunArgs) -> ExitCode {
         ai.auth = auth;
         ai.tls = tls;
         ai.event_log = event_log;
+        ai.greet = !args.no_greeting;
         tracing::info!(url = %ai.url, model = %ai.model, auth = ?ai.auth.as_ref().map(|_| "set"), "Realtime");
         cfg.ai = Some(ai);
     }
@@ -332,12 +355,35 @@ async fn wait_for_signal() {
     }
 }
 
+/// The simulator with an optional scenario (errors name file, line and field) and event log.
+async fn start_simulator(
+    listen: SocketAddr,
+    scenario: Option<&std::path::Path>,
+    event_log: Option<PathBuf>,
+) -> Result<realtime_sim::Simulator, String> {
+    let scenario = match scenario {
+        Some(p) => {
+            let s = realtime_sim::Scenario::load(p).map_err(|e| e.to_string())?;
+            tracing::info!(path = %p.display(), agents = ?s.agent_names().collect::<Vec<_>>(), "simulator scenario");
+            Some(s)
+        }
+        None => None,
+    };
+    let options = realtime_sim::SimOptions {
+        scenario,
+        event_log,
+    };
+    realtime_sim::Simulator::bind_with(listen, options)
+        .await
+        .map_err(|e| e.to_string())
+}
+
 async fn sim(args: SimArgs) -> ExitCode {
-    let sim = match realtime_sim::Simulator::bind(args.listen).await {
+    let sim = match start_simulator(args.listen, args.scenario.as_deref(), args.event_log).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("switchboard: simulator: {e}");
-            return ExitCode::from(1);
+            return ExitCode::from(2);
         }
     };
     tracing::info!(url = %sim.url(), "Realtime simulator listening");

@@ -62,6 +62,9 @@ pub struct AiSettings {
     pub reconnect_max: Duration,
     /// Caller audio frames (20 ms) that may wait for a stalled socket before the oldest drop.
     pub audio_queue_frames: usize,
+    /// The agent speaks first (`response.create` once the call's media starts), as a contact
+    /// center greets; off: it waits for the caller.
+    pub greet: bool,
 }
 
 impl AiSettings {
@@ -82,6 +85,7 @@ impl AiSettings {
             reconnect_initial: Duration::from_millis(250),
             reconnect_max: Duration::from_secs(5),
             audio_queue_frames: 50,
+            greet: true,
         })
     }
 }
@@ -315,8 +319,11 @@ pub async fn run(settings: AiSettings, link: oneshot::Receiver<MediaLink>, call_
         return;
     };
     let mut live = match first {
-        Ok(l) => {
+        Ok(mut l) => {
             info!(%call_id, url = %settings.url, "Realtime session open");
+            if settings.greet && l.tracker.may_create_response() {
+                l.send(&ClientEvent::create_response(None));
+            }
             Some(l)
         }
         Err(e) => {
@@ -524,7 +531,10 @@ async fn on_server_event(
             bump(&counters.server_errors, 1);
             warn!(%call_id, error = ?e.error, "Realtime error event");
         }
-        ServerEvent::Unknown { .. } => bump(&counters.unknown_events, 1),
+        ServerEvent::Unknown { type_, .. } => {
+            bump(&counters.unknown_events, 1);
+            debug!(%call_id, event_type = %type_, "server event we do not model (counted)");
+        }
         _ => {}
     }
 }
