@@ -456,3 +456,57 @@ async fn wss_through_tls_with_the_test_ca_and_refused_without_it() {
     assert_eq!(stats.sessions_opened, 0, "{stats:?}");
     caller.hang_up().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_opens_while_the_call_is_still_ringing() {
+    let sim = realtime_sim::Simulator::bind("127.0.0.1:0").await.unwrap();
+    let ai = AiSettings::new(sim.url(), "You are a test agent.").unwrap();
+    let counters = ai.counters.clone();
+    let mut cfg = bridge_config(ai, 34500..=34599);
+    cfg.answer_delay = Duration::from_millis(1500);
+    let bridge = Bridge::start(cfg).await.unwrap();
+    let server = bridge.sip_addrs[0];
+    let sip = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut uac = Uac::new("ring", sip.local_addr().unwrap(), server);
+    sip.send_to(&uac.invite(&[]), server).await.unwrap();
+    let mut buf = vec![0u8; 65535];
+    let mut ringing = false;
+    while !ringing {
+        let (n, _) = timeout(Duration::from_secs(2), sip.recv_from(&mut buf))
+            .await
+            .expect("180 Ringing")
+            .unwrap();
+        let text = String::from_utf8_lossy(&buf[..n]);
+        assert!(!text.starts_with("SIP/2.0 200"), "answered too early");
+        ringing = text.starts_with("SIP/2.0 180");
+    }
+    // Still ringing (the 200 comes 1.5 s after the INVITE): the session is already open.
+    let opened = timeout(Duration::from_secs(1), async {
+        while counters.snapshot().sessions_opened == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(opened.is_ok(), "no Realtime session before the answer");
+    assert_eq!(sim.connections_accepted(), 1);
+    while let Ok(Ok((n, _))) = timeout(Duration::from_millis(1), sip.recv_from(&mut buf)).await {
+        let text = String::from_utf8_lossy(&buf[..n]);
+        assert!(
+            !text.starts_with("SIP/2.0 200"),
+            "answered before the check"
+        );
+    }
+    // Then the call is answered and hung up normally.
+    let (n, _) = loop {
+        let got = timeout(Duration::from_secs(3), sip.recv_from(&mut buf))
+            .await
+            .expect("200 OK")
+            .unwrap();
+        if buf[..got.0].starts_with(b"SIP/2.0 200") {
+            break got;
+        }
+    };
+    uac.learn(&buf[..n]);
+    sip.send_to(&uac.ack_2xx(), server).await.unwrap();
+    sip.send_to(&uac.bye(), server).await.unwrap();
+}
