@@ -43,7 +43,7 @@ say "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets -- -D warnings
 
 say "protocol crates are sans-IO (no tokio in their dependency tree)"
-for c in sip-msg sip-proto rtp codec realtime; do
+for c in sip-msg sip-proto rtp codec realtime router; do
   if cargo tree -p "$c" -e normal | grep -qE '\btokio v'; then
     echo "FAIL: $c depends on tokio" >&2
     exit 1
