@@ -2,6 +2,7 @@
 #![deny(missing_docs)]
 
 mod agents;
+pub mod builtin;
 mod envelope;
 mod tools;
 
