@@ -88,6 +88,9 @@ pub struct ToolDef {
     pub parameters: serde_json::Value,
     /// Where it runs.
     pub backend: Backend,
+    /// A successful call is a conversion (the seed's metric: an outcome tool such as
+    /// `record_upgrade` after a support -> sales handoff).
+    pub conversion: bool,
 }
 
 /// One agent of the file.
@@ -114,6 +117,9 @@ pub struct Agent {
     pub narration: BTreeMap<String, String>,
     /// Its business tools.
     pub tools: Vec<ToolDef>,
+    /// It ends calls with a DTMF satisfaction survey: a digit 1-5 pressed while it has the
+    /// caller is the call's CSAT.
+    pub survey: bool,
 }
 
 /// A validated agents file.
@@ -294,6 +300,8 @@ struct RawAgent {
     narration: BTreeMap<String, Spanned<String>>,
     #[serde(default)]
     tools: Vec<RawTool>,
+    #[serde(default)]
+    survey: bool,
 }
 
 #[derive(Deserialize)]
@@ -303,6 +311,8 @@ struct RawTool {
     description: Spanned<String>,
     parameters: Option<Spanned<serde_json::Value>>,
     backend: Option<Spanned<toml::Value>>,
+    #[serde(default)]
+    conversion: bool,
 }
 
 // ---- loading ----
@@ -607,6 +617,7 @@ impl Loader<'_> {
             handoffs,
             narration,
             tools,
+            survey: a.survey,
         }
     }
 
@@ -662,6 +673,7 @@ impl Loader<'_> {
                 description: t.description.get_ref().trim().to_string(),
                 parameters,
                 backend,
+                conversion: t.conversion,
             }),
             _ => None,
         }
@@ -906,6 +918,7 @@ mod tests {
             handoffs: handoffs.iter().map(|s| s.to_string()).collect(),
             narration: BTreeMap::new(),
             tools: Vec::new(),
+            survey: false,
         };
         let mut file = AgentsFile {
             source: "t".into(),
