@@ -2,6 +2,7 @@
 #![deny(missing_docs)]
 
 mod agents;
+mod call;
 pub mod builtin;
 mod envelope;
 mod tools;
@@ -10,6 +11,10 @@ pub use agents::{
     Agent, AgentsFile, Backend, ConfigError, LoadError, OnUnavailable, Rule, ToolDef, VoiceMode,
     DEFAULT_VOICE, DEFAULT_WEBHOOK_RETRIES, DEFAULT_WEBHOOK_TIMEOUT_MS, EMBEDDED_DEFAULT,
     EMBEDDED_NAME, MAX_AGENT_NAME, MAX_WEBHOOK_RETRIES, WEBHOOK_TIMEOUT_RANGE_MS,
+};
+pub use call::{
+    preservation_score, Action, CallRouter, CallSummary, HandoffEvent, SlotTable, Slots,
+    NARRATION_PURPOSE, QUEUE_CHECK, QUEUE_ETA_PER_POSITION, QUEUE_UPDATE, TRANSCRIPT_BUDGET,
 };
 pub use envelope::{
     fit_transcript, merge, Envelope, EnvelopeError, Role, Sentiment, Turn, Urgency,
