@@ -6,6 +6,8 @@ pub mod ai;
 pub mod config;
 mod core;
 pub mod media;
+pub mod memory;
+pub mod metrics;
 pub mod ports;
 mod transport;
 
