@@ -9,6 +9,7 @@ pub mod media;
 pub mod memory;
 pub mod metrics;
 pub mod ports;
+pub mod tools;
 mod transport;
 
 pub use crate::core::Snapshot;

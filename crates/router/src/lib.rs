@@ -2,8 +2,8 @@
 #![deny(missing_docs)]
 
 mod agents;
-mod call;
 pub mod builtin;
+mod call;
 mod envelope;
 mod tools;
 
