@@ -52,6 +52,8 @@ struct ActiveCall {
     ai: Option<tokio::task::JoinHandle<()>>,
     /// Hands the session the call's media once it starts.
     ai_link: Option<tokio::sync::oneshot::Sender<crate::ai::MediaLink>>,
+    /// DTMF digits to the session (survey, later menus).
+    ai_dtmf: Option<mpsc::UnboundedSender<char>>,
     /// From the INVITE's offer; `None` for a late offer (known at the ACK).
     negotiated: Option<Negotiated>,
     flow: Flow,
@@ -356,6 +358,9 @@ impl Core {
             MediaNote::Digit(h, digit) => {
                 if let Some(c) = self.calls.get(&h) {
                     info!(call_id = %c.call_id, %digit, "dtmf (RFC 4733)");
+                    if let Some(d) = &c.ai_dtmf {
+                        let _ = d.send(digit);
+                    }
                 }
             }
             MediaNote::Ended(..) => {}
@@ -406,12 +411,16 @@ impl Core {
                 self.calls_total += 1;
                 info!(call_id = %c.call_id, from = %c.from, remote = %c.flow.remote, "incoming call");
                 // The Realtime session opens while the call is being answered, not after.
-                let (ai, ai_link) = match (&self.cfg.ai, self.media.mode) {
+                let (ai, ai_link, ai_dtmf) = match (&self.cfg.ai, self.media.mode) {
                     (Some(settings), MediaMode::Port) => {
-                        let (task, link) = crate::ai::spawn(settings.clone(), c.call_id.clone());
-                        (Some(task), Some(link))
+                        let caller = crate::memory::caller_identity(
+                            &c.from,
+                            c.p_asserted_identity.as_deref(),
+                        );
+                        let s = crate::ai::spawn(settings.clone(), c.call_id.clone(), caller);
+                        (Some(s.task), Some(s.link), Some(s.dtmf))
                     }
-                    _ => (None, None),
+                    _ => (None, None, None),
                 };
                 self.calls.insert(
                     c.call,
@@ -421,6 +430,7 @@ impl Core {
                         media: None,
                         ai,
                         ai_link,
+                        ai_dtmf,
                         negotiated: c.negotiated,
                         flow: c.flow,
                         call_id: c.call_id,
@@ -461,6 +471,9 @@ impl Core {
             } => {
                 if let Some(c) = self.calls.get(&call) {
                     info!(call_id = %c.call_id, %digit, duration_ms, "dtmf (SIP INFO)");
+                    if let Some(d) = &c.ai_dtmf {
+                        let _ = d.send(digit);
+                    }
                 }
             }
             Event::CallEnded { call, reason } => {
@@ -469,8 +482,14 @@ impl Core {
                     if let Some(m) = &c.media {
                         m.send(MediaCmd::Stop);
                     }
-                    if let Some(ai) = &c.ai {
-                        ai.abort();
+                    // The session ends by itself once the media is gone (it writes the call's
+                    // summary); a session stuck connecting is stopped after a grace period.
+                    if let Some(ai) = c.ai {
+                        let abort = ai.abort_handle();
+                        tokio::spawn(async move {
+                            tokio::time::sleep(Duration::from_secs(5)).await;
+                            abort.abort();
+                        });
                     }
                     if let Some(p) = c.port {
                         self.ports.release(p);

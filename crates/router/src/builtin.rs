@@ -202,7 +202,7 @@ fn charge(date: &str, amount_cents: u32, description: &str) -> Charge {
 impl DemoDb {
     /// The seed's data.
     ///
-    /// Plans: Basic $19, Standard $49, Pro $99 a month. Customers:
+    /// Plans: Basic $19, Standard $49, Pro $79 a month. Customers:
     /// - `C-1042` Jane Doe (`+15550100`, SIP user `alice`): Standard, active, renewed
     ///   2026-01-15 for $49.00 (the monthly renewal the caller asks about), next renewal
     ///   2026-02-15;
@@ -232,7 +232,7 @@ impl DemoDb {
             ),
             plan(
                 "Pro",
-                9_900,
+                7_900,
                 &[
                     "unlimited users",
                     "24/7 phone support",
@@ -280,11 +280,11 @@ impl DemoDb {
                 plan: "Pro".into(),
                 status: "past_due".into(),
                 charges: vec![
-                    charge("2025-12-20", 9_900, "Pro plan monthly renewal"),
+                    charge("2025-12-20", 7_900, "Pro plan monthly renewal"),
                     charge(
                         "2026-01-20",
                         0,
-                        "Pro plan monthly renewal: card declined, $99.00 outstanding",
+                        "Pro plan monthly renewal: card declined, $79.00 outstanding",
                     ),
                 ],
                 next_renewal: "2026-02-20".into(),

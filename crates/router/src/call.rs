@@ -493,12 +493,7 @@ impl CallRouter {
         };
         // A thin or malformed call loses nothing the bridge holds.
         let model = Envelope::from_tool_arguments(arguments).unwrap_or_default();
-        let mut known = self.known.clone();
-        known.transcript = fit_transcript(&known.transcript, TRANSCRIPT_BUDGET);
-        if let Some(prev) = &self.handed {
-            known = merge(known, prev.clone());
-        }
-        let envelope = merge(model, known);
+        let envelope = merge(model, self.bridge_view());
         self.handoff_response = Some(response_id.to_string());
         let pending = Pending {
             call_id: Some(call_id.to_string()),
@@ -781,6 +776,22 @@ impl CallRouter {
         }
     }
 
+    /// What the bridge holds now: the whole call's transcript (budgeted) and tool results, over
+    /// what earlier handoffs established (their intent, entities, resolved issues).
+    fn bridge_view(&self) -> Envelope {
+        let mut known = self.known.clone();
+        known.transcript = fit_transcript(&known.transcript, TRANSCRIPT_BUDGET);
+        match &self.handed {
+            Some(prev) => {
+                let transcript = std::mem::take(&mut known.transcript);
+                let mut view = merge(known, prev.clone());
+                view.transcript = transcript;
+                view
+            }
+            None => known,
+        }
+    }
+
     /// The call ended: slots back, the summary for records and metrics.
     pub fn finish(&mut self) -> CallSummary {
         if self.holds_slot {
@@ -790,12 +801,7 @@ impl CallRouter {
         if let Phase::Queued { pending, .. } = std::mem::replace(&mut self.phase, Phase::Idle) {
             self.slots.dequeue(&pending.to);
         }
-        let mut known = self.known.clone();
-        known.transcript = fit_transcript(&known.transcript, TRANSCRIPT_BUDGET);
-        self.summary.final_envelope = match &self.handed {
-            Some(h) => merge(known, h.clone()),
-            None => known,
-        };
+        self.summary.final_envelope = self.bridge_view();
         self.summary.clone()
     }
 }

@@ -62,7 +62,7 @@ fn customer_ids_are_matched_leniently() {
 }
 
 #[test]
-fn upgrade_options_from_standard_are_pro_at_50_more() {
+fn upgrade_options_from_standard_are_pro_at_30_more() {
     let mut db = DemoDb::seeded();
     let opts = call(
         &mut db,
@@ -75,8 +75,8 @@ fn upgrade_options_from_standard_are_pro_at_50_more() {
     let options = opts["options"].as_array().unwrap();
     assert_eq!(options.len(), 1);
     assert_eq!(options[0]["plan"], "Pro");
-    assert_eq!(options[0]["monthly_price"], "$99.00");
-    assert_eq!(options[0]["price_difference"], "$50.00");
+    assert_eq!(options[0]["monthly_price"], "$79.00");
+    assert_eq!(options[0]["price_difference"], "$30.00");
     assert!(!options[0]["features"].as_array().unwrap().is_empty());
     assert!(opts.get("note").is_none());
 }
@@ -101,7 +101,7 @@ fn upgrade_options_from_basic_and_from_the_top() {
             )
         })
         .collect();
-    assert_eq!(plans, [("Standard", "$30.00"), ("Pro", "$80.00")]);
+    assert_eq!(plans, [("Standard", "$30.00"), ("Pro", "$60.00")]);
 
     let pro = call(
         &mut db,
@@ -116,19 +116,19 @@ fn upgrade_options_from_basic_and_from_the_top() {
 #[test]
 fn record_upgrade_standard_to_pro() {
     let mut db = DemoDb::seeded();
-    let args = json!({"customer_id": "C-1042", "from_plan": "Standard", "to_plan": "Pro", "price": "$99/month"});
+    let args = json!({"customer_id": "C-1042", "from_plan": "Standard", "to_plan": "Pro", "price": "$79/month"});
     let done = call(&mut db, "record_upgrade", args).unwrap();
     assert_eq!(done["status"], "upgraded");
     assert_eq!(done["confirmation_id"], "UPG-1042-0001");
     assert_eq!(done["from_plan"], "Standard");
     assert_eq!(done["to_plan"], "Pro");
-    assert_eq!(done["monthly_price"], "$99.00");
-    assert_eq!(done["price_difference"], "$50.00");
-    assert_eq!(done["agreed_price"], "$99/month");
+    assert_eq!(done["monthly_price"], "$79.00");
+    assert_eq!(done["price_difference"], "$30.00");
+    assert_eq!(done["agreed_price"], "$79/month");
     assert!(done.get("note").is_none(), "{done}");
     assert_eq!(
         done["next_renewal"],
-        json!({"date": "2026-02-15", "amount": "$99.00"})
+        json!({"date": "2026-02-15", "amount": "$79.00"})
     );
 
     // The plan changed: billing says Pro, and there is nothing left to upgrade to.
@@ -138,7 +138,7 @@ fn record_upgrade_standard_to_pro() {
     assert_eq!(c.upgrades[0].confirmation_id, "UPG-1042-0001");
     let bill = call(&mut db, "check_billing", json!({"customer_id": "C-1042"})).unwrap();
     assert_eq!(bill["plan"], "Pro");
-    assert_eq!(bill["next_renewal"]["amount"], "$99.00");
+    assert_eq!(bill["next_renewal"]["amount"], "$79.00");
     let opts = call(
         &mut db,
         "get_upgrade_options",
@@ -194,9 +194,9 @@ fn the_seed_calls_record_upgrade_arguments_work() {
     let done = db.call("record_upgrade", &args).unwrap();
     assert_eq!(done["to_plan"], "Pro");
     assert_eq!(done["from_plan"], "Standard");
-    // The simulated agent quotes $79/month, the catalogue says $99: recorded, and said so.
-    if done["agreed_price"] != "$99/month" && done["agreed_price"] != "$99.00/month" {
-        assert!(done["note"].as_str().unwrap().contains("list price $99.00"));
+    // The simulated agent quotes $79/month, the catalogue agrees: recorded, and said so.
+    if done["agreed_price"] != "$79/month" && done["agreed_price"] != "$79.00/month" {
+        assert!(done["note"].as_str().unwrap().contains("list price $79.00"));
     }
 }
 
@@ -230,7 +230,7 @@ fn record_upgrade_refusals() {
     assert!(matches!(e, ToolError::UnknownPlan { .. }), "{e:?}");
     assert_eq!(
         e.to_string(),
-        "no plan named \"Platinum\"; the plans are Basic ($19.00/month), Standard ($49.00/month), Pro ($99.00/month)"
+        "no plan named \"Platinum\"; the plans are Basic ($19.00/month), Standard ($49.00/month), Pro ($79.00/month)"
     );
 
     let e = err(

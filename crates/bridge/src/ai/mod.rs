@@ -8,15 +8,18 @@
 //! conversation (summary + recent turns as items) and carries on. Caller audio waits in a
 //! bounded queue that drops its oldest frames when the socket stalls; every drop is counted.
 
+mod call;
 mod connect;
 pub mod context;
 pub mod log;
 pub mod outbox;
 
+pub use call::{base_config, Agents, CallHooks, NoHooks, ToolCall, ToolFuture, ToolRunner};
 pub use connect::{request, tls_config, url_with_model, ws_config, Auth, ConnectError};
 pub use log::EventLog;
 
 use crate::media::{MediaCmd, MediaHandle};
+use call::{CallAgents, Internal};
 use codec::Frame;
 use context::Context;
 use futures_util::stream::SplitStream;
@@ -65,6 +68,9 @@ pub struct AiSettings {
     /// The agent speaks first (`response.create` once the call's media starts), as a contact
     /// center greets; off: it waits for the caller.
     pub greet: bool,
+    /// The agents file with its runtime (slots, tools, hooks): handoffs inside the call.
+    /// `None`: one agent with `instructions` and no tools.
+    pub agents: Option<Agents>,
 }
 
 impl AiSettings {
@@ -86,6 +92,7 @@ impl AiSettings {
             reconnect_max: Duration::from_secs(5),
             audio_queue_frames: 50,
             greet: true,
+            agents: None,
         })
     }
 }
@@ -158,14 +165,24 @@ impl MediaLink {
     }
 }
 
+/// A started session: its task, where to hand it the media, where to send DTMF digits.
+pub struct Spawned {
+    pub task: JoinHandle<()>,
+    pub link: oneshot::Sender<MediaLink>,
+    pub dtmf: mpsc::UnboundedSender<char>,
+}
+
 /// Start a call's session now (while the call is being answered); hand it the media through
-/// the returned sender once media starts. Dropping the sender before that ends the task.
-pub fn spawn(
-    settings: AiSettings,
-    call_id: String,
-) -> (JoinHandle<()>, oneshot::Sender<MediaLink>) {
+/// `link` once media starts. Dropping `link` before that ends the task. `caller` is the
+/// caller's identity (cross-call memory).
+pub fn spawn(settings: AiSettings, call_id: String, caller: String) -> Spawned {
     let (tx, rx) = oneshot::channel();
-    (tokio::spawn(run(settings, rx, call_id)), tx)
+    let (dtmf, dtmf_rx) = mpsc::unbounded_channel();
+    Spawned {
+        task: tokio::spawn(run(settings, rx, dtmf_rx, call_id, caller)),
+        link: tx,
+        dtmf,
+    }
 }
 
 /// Exponential backoff with jitter, deterministic per call.
@@ -253,9 +270,9 @@ fn session_config(settings: &AiSettings) -> Result<SessionConfig, realtime::Conf
 async fn open(
     settings: &AiSettings,
     call_id: &str,
+    config: &SessionConfig,
     restore: Option<(&Context, Option<&str>)>,
 ) -> Result<Live, ConnectError> {
-    let config = session_config(settings).map_err(|e| ConnectError::Url(e.to_string()))?;
     let ws = connect::connect(
         &settings.url,
         &settings.model,
@@ -288,7 +305,7 @@ async fn open(
         outbox,
         writer,
         stream,
-        tracker: Tracker::new(&config),
+        tracker: Tracker::new(config),
     };
     // The full intended config every time: nothing silently resets (protocol §2).
     live.send(&config.update_event());
@@ -309,20 +326,61 @@ async fn open(
 }
 
 /// The call's session until its media ends.
-pub async fn run(settings: AiSettings, link: oneshot::Receiver<MediaLink>, call_id: String) {
+pub async fn run(
+    settings: AiSettings,
+    link: oneshot::Receiver<MediaLink>,
+    mut dtmf: mpsc::UnboundedReceiver<char>,
+    call_id: String,
+    caller: String,
+) {
     let counters = settings.counters.clone();
     let mut ctx = Context::default();
     let mut backoff = Backoff::new(settings.reconnect_initial, settings.reconnect_max, &call_id);
+    let (internal_tx, mut internal_rx) = mpsc::unbounded_channel();
+    let mut agents = match &settings.agents {
+        Some(a) => match CallAgents::new(
+            a.clone(),
+            &settings.model,
+            call_id.clone(),
+            caller,
+            internal_tx,
+        ) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                warn!(%call_id, error = %e, "agents session config; one plain agent instead");
+                None
+            }
+        },
+        None => None,
+    };
+    let config_now = |agents: &Option<CallAgents>| -> Option<SessionConfig> {
+        match agents {
+            Some(a) => Some(a.router.session_config()),
+            None => session_config(&settings).ok(),
+        }
+    };
     // Open while the call is answered: the socket and session.update race the 200/ACK.
-    let first = open(&settings, &call_id, None).await;
+    let first = match config_now(&agents) {
+        Some(config) => open(&settings, &call_id, &config, None).await,
+        None => Err(ConnectError::Url("no valid session config".into())),
+    };
     let Ok(MediaLink { mut frames, cmds }) = link.await else {
+        if let Some(a) = agents.as_mut() {
+            a.finish();
+        }
         return;
     };
     let mut live = match first {
         Ok(mut l) => {
             info!(%call_id, url = %settings.url, "Realtime session open");
-            if settings.greet && l.tracker.may_create_response() {
-                l.send(&ClientEvent::create_response(None));
+            if settings.greet {
+                match agents.as_mut() {
+                    Some(a) => a.respond(&mut l, None),
+                    None if l.tracker.may_create_response() => {
+                        l.send(&ClientEvent::create_response(None))
+                    }
+                    None => {}
+                }
             }
             Some(l)
         }
@@ -335,7 +393,13 @@ pub async fn run(settings: AiSettings, link: oneshot::Receiver<MediaLink>, call_
     let mut speaking: Option<String> = None;
     loop {
         if let Some(l) = live.take() {
-            match drive(l, &mut frames, &cmds, &mut ctx, &counters, &call_id).await {
+            let io = CallIo {
+                frames: &mut frames,
+                cmds: &cmds,
+                dtmf: &mut dtmf,
+                internal: &mut internal_rx,
+            };
+            match drive(l, io, &mut ctx, agents.as_mut(), &counters, &call_id).await {
                 End::CallEnded => break,
                 End::Lost { speaking: s } => {
                     bump(&counters.socket_losses, 1);
@@ -356,12 +420,25 @@ pub async fn run(settings: AiSettings, link: oneshot::Receiver<MediaLink>, call_
         if !idle(&mut frames, delay, &counters).await {
             break;
         }
-        match open(&settings, &call_id, Some((&ctx, speaking.as_deref()))).await {
-            Ok(l) => {
+        let Some(config) = config_now(&agents) else {
+            break;
+        };
+        match open(
+            &settings,
+            &call_id,
+            &config,
+            Some((&ctx, speaking.as_deref())),
+        )
+        .await
+        {
+            Ok(mut l) => {
                 bump(&counters.reconnects, 1);
                 info!(%call_id, "Realtime session reconnected");
                 backoff.reset();
                 speaking = None;
+                if let Some(a) = agents.as_mut() {
+                    a.flush(&mut l);
+                }
                 live = Some(l);
             }
             Err(e) => {
@@ -370,7 +447,18 @@ pub async fn run(settings: AiSettings, link: oneshot::Receiver<MediaLink>, call_
             }
         }
     }
+    if let Some(a) = agents.as_mut() {
+        a.finish();
+    }
     info!(%call_id, "Realtime session closed");
+}
+
+/// The call's inputs besides the socket.
+struct CallIo<'a> {
+    frames: &'a mut mpsc::Receiver<Frame>,
+    cmds: &'a mpsc::Sender<MediaCmd>,
+    dtmf: &'a mut mpsc::UnboundedReceiver<char>,
+    internal: &'a mut mpsc::UnboundedReceiver<Internal>,
 }
 
 /// Wait `delay` while the socket is down; the caller's audio meanwhile is dropped (counted).
@@ -391,14 +479,46 @@ async fn idle(frames: &mut mpsc::Receiver<Frame>, delay: Duration, counters: &Ai
 
 async fn drive(
     mut live: Live,
-    frames: &mut mpsc::Receiver<Frame>,
-    cmds: &mpsc::Sender<MediaCmd>,
+    io: CallIo<'_>,
     ctx: &mut Context,
+    mut agents: Option<&mut CallAgents>,
     counters: &AiCounters,
     call_id: &str,
 ) -> End {
+    let CallIo {
+        frames,
+        cmds,
+        dtmf,
+        internal,
+    } = io;
     loop {
+        let deadline = agents
+            .as_ref()
+            .and_then(|a| a.router.next_deadline())
+            .map(tokio::time::Instant::from_std);
         tokio::select! {
+            _ = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => {
+                if let Some(a) = agents.as_deref_mut() {
+                    let actions = a.router.poll(std::time::Instant::now());
+                    a.apply(&mut live, actions);
+                }
+            }
+            Some(digit) = dtmf.recv() => {
+                if let Some(a) = agents.as_deref_mut() {
+                    a.router.on_dtmf(digit);
+                }
+            }
+            Some(msg) = internal.recv() => {
+                if let Some(a) = agents.as_deref_mut() {
+                    match msg {
+                        Internal::ToolDone { call_id: tool_call, result } => {
+                            let actions = a.router.on_tool_result(&tool_call, result);
+                            a.apply(&mut live, actions);
+                        }
+                        Internal::FirstAudio(t) => a.router.on_first_audio(t),
+                    }
+                }
+            }
             frame = frames.recv() => {
                 let Some(frame) = frame else {
                     // Let queued control events go, then close the socket politely.
@@ -427,7 +547,10 @@ async fn drive(
                     Some(Ok(_)) => continue,
                 };
                 match ServerEvent::parse(text.as_str()) {
-                    Ok(ev) => on_server_event(&mut live, ev, cmds, ctx, counters, call_id).await,
+                    Ok(ev) => {
+                        on_server_event(&mut live, ev, cmds, ctx, agents.as_deref_mut(), counters, call_id)
+                            .await
+                    }
                     Err(e) => {
                         bump(&counters.unknown_events, 1);
                         debug!(%call_id, error = %e, "unparsable server event");
@@ -457,10 +580,14 @@ async fn on_server_event(
     ev: ServerEvent,
     cmds: &mpsc::Sender<MediaCmd>,
     ctx: &mut Context,
+    agents: Option<&mut CallAgents>,
     counters: &AiCounters,
     call_id: &str,
 ) {
     live.tracker.on_server_event(&ev);
+    if let Some(a) = agents {
+        on_agent_event(live, &ev, cmds, a).await;
+    }
     match ev {
         ServerEvent::OutputAudioDelta(d) => match d.decode_audio() {
             Ok(bytes) => {
@@ -534,6 +661,80 @@ async fn on_server_event(
         ServerEvent::Unknown { type_, .. } => {
             bump(&counters.unknown_events, 1);
             debug!(%call_id, event_type = %type_, "server event we do not model (counted)");
+        }
+        _ => {}
+    }
+}
+
+/// What the router needs from the server's events.
+async fn on_agent_event(
+    live: &mut Live,
+    ev: &ServerEvent,
+    cmds: &mpsc::Sender<MediaCmd>,
+    a: &mut CallAgents,
+) {
+    let now = std::time::Instant::now();
+    match ev {
+        ServerEvent::OutputAudioDelta(d) => {
+            a.note_audio(&d.response_id);
+            if a.watch_first_audio {
+                a.watch_first_audio = false;
+                let (tx, rx) = oneshot::channel();
+                if cmds
+                    .send(MediaCmd::WatchFirstFrame(d.item_id.as_str().into(), tx))
+                    .await
+                    .is_ok()
+                {
+                    let internal = a.internal_tx.clone();
+                    tokio::spawn(async move {
+                        if let Ok(t) = rx.await {
+                            let _ = internal.send(Internal::FirstAudio(t));
+                        }
+                    });
+                }
+            }
+        }
+        ServerEvent::FunctionCallArgumentsDone(f) => {
+            let name = f.name.clone().or_else(|| {
+                live.tracker
+                    .pending_function_calls()
+                    .iter()
+                    .find(|c| c.call_id == f.call_id)
+                    .and_then(|c| c.name.clone())
+            });
+            let Some(name) = name else {
+                warn!(call_id = %a.call_id, fn_call = %f.call_id, "function call without a name");
+                return;
+            };
+            let had_audio = a.had_audio(&f.response_id);
+            let actions = a.router.on_function_call(
+                now,
+                &f.response_id,
+                &f.call_id,
+                &name,
+                &f.arguments,
+                had_audio,
+            );
+            a.apply(live, actions);
+        }
+        ServerEvent::ResponseDone(r) => {
+            let purpose = r
+                .response
+                .metadata
+                .as_ref()
+                .and_then(|m| m.get("purpose"))
+                .and_then(|p| p.as_str())
+                .map(String::from);
+            let actions = a.router.on_response_done(now, purpose.as_deref());
+            a.apply(live, actions);
+        }
+        ServerEvent::OutputAudioTranscriptDone(d) => {
+            if let Some(t) = &d.transcript {
+                a.transcript(router::Role::Assistant, t);
+            }
+        }
+        ServerEvent::InputTranscriptionCompleted(t) => {
+            a.transcript(router::Role::User, &t.transcript)
         }
         _ => {}
     }

@@ -48,6 +48,8 @@ pub enum MediaCmd {
     Flush(oneshot::Sender<FlushReport>),
     /// Milliseconds of `item` the caller has actually been sent.
     PlayedMs(ItemId, oneshot::Sender<u32>),
+    /// Reply with the instant the first frame of `item` is sent (handoff time).
+    WatchFirstFrame(ItemId, oneshot::Sender<Instant>),
     Stop,
 }
 
@@ -187,6 +189,8 @@ struct CallMedia {
     sending: bool,
     frames_tx: mpsc::Sender<Frame>,
     frames_dropped: u64,
+    /// Who waits for the first frame of an item to go out.
+    first_frame: Vec<(ItemId, oneshot::Sender<Instant>)>,
 }
 
 impl CallMedia {
@@ -224,6 +228,7 @@ impl CallMedia {
             payload: Vec::with_capacity(512),
             frames_tx,
             frames_dropped: 0,
+            first_frame: Vec::new(),
         })
     }
 
@@ -275,6 +280,14 @@ impl CallMedia {
                     }
                     Some(MediaCmd::PlayedMs(item, reply)) => {
                         let _ = reply.send(self.playout.played_ms(&item));
+                    }
+                    Some(MediaCmd::WatchFirstFrame(item, reply)) => {
+                        if self.playout.played_ms(&item) > 0 {
+                            let _ = reply.send(Instant::now());
+                        } else {
+                            self.first_frame.retain(|(_, r)| !r.is_closed());
+                            self.first_frame.push((item, reply));
+                        }
                     }
                     Some(MediaCmd::Stop) | None => {
                         self.session.close(now());
@@ -332,6 +345,7 @@ impl CallMedia {
                 Ok(mut fresh) => {
                     // Unsent audio and the played counts survive a codec change.
                     std::mem::swap(&mut fresh.playout, &mut self.playout);
+                    std::mem::swap(&mut fresh.first_frame, &mut self.first_frame);
                     *self = fresh;
                 }
                 Err(e) => warn!(call = ?self.call, error = %e, "media update failed"),
@@ -369,9 +383,13 @@ impl CallMedia {
                         }
                     }
                 }
-                if let Some((_, frame)) = self.playout.next_frame() {
+                if let Some((item, frame)) = self.playout.next_frame() {
                     if self.encoder.encode(&frame, &mut self.payload).is_ok() {
                         let _ = self.session.queue_audio(std::mem::take(&mut self.payload));
+                    }
+                    if let Some(i) = self.first_frame.iter().position(|(w, _)| *w == item) {
+                        let (_, reply) = self.first_frame.swap_remove(i);
+                        let _ = reply.send(Instant::now());
                     }
                 }
             }
