@@ -3,6 +3,7 @@
 
 use crate::ai::{AiCounters, AiStats};
 use crate::core::Snapshot;
+use crate::handoffs::Records;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -14,14 +15,51 @@ use std::sync::{Arc, Mutex};
 struct AdminState {
     snapshot: Arc<Mutex<Snapshot>>,
     ai: Option<Arc<AiCounters>>,
+    records: Option<Arc<Records>>,
 }
 
-pub fn router(snapshot: Arc<Mutex<Snapshot>>, ai: Option<Arc<AiCounters>>) -> Router {
+pub fn router(
+    snapshot: Arc<Mutex<Snapshot>>,
+    ai: Option<Arc<AiCounters>>,
+    records: Option<Arc<Records>>,
+) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/stats", get(stats))
-        .with_state(AdminState { snapshot, ai })
+        .route("/metrics", get(metrics))
+        .route("/callbacks", get(callbacks))
+        .with_state(AdminState {
+            snapshot,
+            ai,
+            records,
+        })
+}
+
+/// Prometheus text: the handoff metrics (the operations issue adds the rest).
+async fn metrics(State(s): State<AdminState>) -> impl IntoResponse {
+    let body = s
+        .records
+        .as_ref()
+        .map(|r| r.metrics.render())
+        .unwrap_or_default();
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            crate::metrics::CONTENT_TYPE,
+        )],
+        body,
+    )
+}
+
+/// Callback requests stored by the `callback` policy.
+async fn callbacks(State(s): State<AdminState>) -> impl IntoResponse {
+    Json(
+        s.records
+            .as_ref()
+            .map(|r| r.callbacks())
+            .unwrap_or_default(),
+    )
 }
 
 fn read(s: &AdminState) -> Snapshot {

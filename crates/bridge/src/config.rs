@@ -34,6 +34,8 @@ pub struct BridgeConfig {
     pub auth: Option<sip_proto::auth::DigestConfig>,
     /// The Realtime side of each call (simulator or API); `None` leaves calls silent.
     pub ai: Option<crate::ai::AiSettings>,
+    /// Memory, records, metrics and callbacks of the agents (admin `/metrics`, `/callbacks`).
+    pub records: Option<std::sync::Arc<crate::handoffs::Records>>,
     /// Echo mode: callers hear their own audio (the classic test line).
     pub echo: bool,
     /// No RTP for this long while not on hold: BYE.
@@ -58,6 +60,7 @@ impl Default for BridgeConfig {
             auth: None,
             rate_limit: sip_proto::ratelimit::RateLimit::default(),
             ai: None,
+            records: None,
             echo: false,
             media_timeout: Duration::from_secs(30),
         }

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod ai;
 pub mod config;
 mod core;
+pub mod handoffs;
 pub mod media;
 pub mod memory;
 pub mod metrics;
@@ -116,6 +117,7 @@ impl Bridge {
                 let app = admin::router(
                     snapshot.clone(),
                     cfg.ai.as_ref().map(|a| a.counters.clone()),
+                    cfg.records.clone(),
                 );
                 tokio::spawn(async move {
                     let _ = axum::serve(listener, app).await;

@@ -192,6 +192,12 @@ pub struct CallSummary {
     pub handoffs: Vec<HandoffEvent>,
     /// Trigger -> the new agent's first audio sent, per handoff that got that far.
     pub handoff_ms: Vec<u64>,
+    /// The same per handoff, aligned with `handoffs` (`None`: the new agent never spoke).
+    pub handoff_ms_each: Vec<Option<u64>>,
+    /// Trigger -> the new agent's first audio received from the Realtime side, aligned with
+    /// `handoffs`: the in-bridge overhead plus the model's answer time, without the playout
+    /// wait behind the narration.
+    pub first_delta_ms: Vec<Option<u64>>,
     /// Per handoff whose new agent spoke: share of envelope entities and intent it mentioned.
     pub context_preservation: Vec<f64>,
     /// DTMF 1-5 pressed while a survey agent had the caller.
@@ -229,6 +235,9 @@ enum Phase {
 /// After a switch: waiting for the new agent's first audio and first transcript.
 #[derive(Debug)]
 struct AckWatch {
+    /// Index into `summary.handoffs`.
+    index: usize,
+    delta_seen: bool,
     triggered: Instant,
     envelope: Envelope,
     audio_seen: bool,
@@ -661,7 +670,11 @@ impl CallRouter {
             policy,
         };
         self.summary.handoffs.push(event.clone());
+        self.summary.handoff_ms_each.push(None);
+        self.summary.first_delta_ms.push(None);
         self.ack = Some(AckWatch {
+            index: self.summary.handoffs.len() - 1,
+            delta_seen: false,
             triggered,
             envelope: envelope.clone(),
             audio_seen: false,
@@ -710,10 +723,24 @@ impl CallRouter {
         if let Some(ack) = self.ack.as_mut() {
             if !ack.audio_seen {
                 ack.audio_seen = true;
-                let ms = now.saturating_duration_since(ack.triggered).as_millis();
-                self.summary
-                    .handoff_ms
-                    .push(u64::try_from(ms).unwrap_or(u64::MAX));
+                let ms = millis(now.saturating_duration_since(ack.triggered));
+                self.summary.handoff_ms.push(ms);
+                if let Some(slot) = self.summary.handoff_ms_each.get_mut(ack.index) {
+                    *slot = Some(ms);
+                }
+            }
+        }
+    }
+
+    /// The new agent's first audio arrived from the Realtime side (before playout).
+    pub fn on_first_delta(&mut self, now: Instant) {
+        if let Some(ack) = self.ack.as_mut() {
+            if !ack.delta_seen {
+                ack.delta_seen = true;
+                let ms = millis(now.saturating_duration_since(ack.triggered));
+                if let Some(slot) = self.summary.first_delta_ms.get_mut(ack.index) {
+                    *slot = Some(ms);
+                }
             }
         }
     }
@@ -804,6 +831,10 @@ impl CallRouter {
         self.summary.final_envelope = self.bridge_view();
         self.summary.clone()
     }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// The envelope as the new agent's instructions carry it (transcript left out: it is in the

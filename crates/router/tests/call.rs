@@ -144,6 +144,7 @@ fn same_voice_handoff_is_update_then_output_then_response_with_formats_and_voice
     assert_eq!(r.current_agent(), "support");
     assert_eq!((slots.in_use("router"), slots.in_use("support")), (0, 1));
     // Metrics: first audio 800 ms later, then the first turn mentions 2 of 3 items.
+    r.on_first_delta(t0 + Duration::from_millis(120));
     r.on_first_audio(t0 + Duration::from_millis(800));
     r.on_transcript(
         Role::Assistant,
@@ -151,6 +152,8 @@ fn same_voice_handoff_is_update_then_output_then_response_with_formats_and_voice
     );
     let summary = r.finish();
     assert_eq!(summary.handoff_ms, [800]);
+    assert_eq!(summary.handoff_ms_each, [Some(800)]);
+    assert_eq!(summary.first_delta_ms, [Some(120)]);
     assert_eq!(summary.context_preservation.len(), 1);
     assert!((summary.context_preservation[0] - 2.0 / 3.0).abs() < 1e-9);
     assert_eq!(summary.agent_path, ["router", "support"]);

@@ -123,13 +123,17 @@ struct RunArgs {
     /// The agent waits for the caller to speak first instead of greeting.
     #[arg(long, env = "SWITCHBOARD_NO_GREETING")]
     no_greeting: bool,
-    /// Instructions for the agent of every call (until the agents file of issue 6).
-    #[arg(
-        long,
-        env = "SWITCHBOARD_INSTRUCTIONS",
-        default_value = "You are the router agent of the contact center: greet the caller, learn what they need, and hand them to support or sales."
-    )]
-    instructions: String,
+    /// Agents file (TOML; crates/router/README.md). Default: the embedded demo
+    /// (fixtures/config/agents.toml: router -> support -> sales).
+    #[arg(long, env = "SWITCHBOARD_AGENTS")]
+    agents: Option<PathBuf>,
+    /// One plain agent with these instructions and no tools or handoffs, instead of an agents
+    /// file.
+    #[arg(long, env = "SWITCHBOARD_INSTRUCTIONS", conflicts_with = "agents")]
+    instructions: Option<String>,
+    /// A caller asking about the same intent again within this many days is a repeat inquiry.
+    #[arg(long, env = "SWITCHBOARD_REPEAT_WINDOW_DAYS", default_value_t = 7)]
+    repeat_window_days: u64,
     /// Log format.
     #[arg(
         long,
@@ -277,7 +281,8 @@ async fn run(args: RunArgs) -> ExitCode {
             },
             None => None,
         };
-        let mut ai = match bridge::ai::AiSettings::new(url, args.instructions.clone()) {
+        let plain = args.instructions.clone().unwrap_or_default();
+        let mut ai = match bridge::ai::AiSettings::new(url, plain) {
             Ok(a) => a,
             Err(e) => {
                 eprintln!("switchboard: {e}");
@@ -289,6 +294,34 @@ async fn run(args: RunArgs) -> ExitCode {
         ai.tls = tls;
         ai.event_log = event_log;
         ai.greet = !args.no_greeting;
+        if args.instructions.is_none() {
+            let file = match &args.agents {
+                Some(path) => router::AgentsFile::load(path),
+                None => router::AgentsFile::embedded_default(),
+            };
+            let file = match file {
+                Ok(f) => f,
+                Err(e) => {
+                    eprintln!("switchboard: config error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            if file.voice_mode != router::VoiceMode::Same {
+                tracing::warn!(mode = ?file.voice_mode, "voice modes per_agent and hybrid are not implemented yet: every agent speaks with the entry agent's voice (mode same)");
+            }
+            tracing::info!(file = %file.source, entry = %file.entry, agents = ?file.agents.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(), "agents");
+            let window = Duration::from_secs(args.repeat_window_days.saturating_mul(86_400));
+            match bridge::handoffs::agents_runtime(file, ai.tls.clone(), window) {
+                Ok((agents, records)) => {
+                    ai.agents = Some(agents);
+                    cfg.records = Some(records);
+                }
+                Err(e) => {
+                    eprintln!("switchboard: agents: {e}");
+                    return ExitCode::from(1);
+                }
+            }
+        }
         tracing::info!(url = %ai.url, model = %ai.model, auth = ?ai.auth.as_ref().map(|_| "set"), "Realtime");
         cfg.ai = Some(ai);
     }

@@ -50,6 +50,8 @@ pub trait CallHooks: Send + Sync {
     fn caller_note(&self, _caller: &str) -> Option<String> {
         None
     }
+    /// A call with agents started.
+    fn on_call_start(&self, _call_id: &str, _caller: &str) {}
     /// A handoff completed.
     fn on_handoff(&self, _call_id: &str, _event: &HandoffEvent) {}
     /// A handoff was refused or rerouted.
@@ -130,6 +132,7 @@ impl CallAgents {
         caller: String,
         internal_tx: mpsc::UnboundedSender<Internal>,
     ) -> Result<Self, realtime::ConfigError> {
+        agents.hooks.on_call_start(&call_id, &caller);
         let note = agents.hooks.caller_note(&caller);
         let router = CallRouter::new(
             agents.file.clone(),

@@ -679,6 +679,7 @@ async fn on_agent_event(
             a.note_audio(&d.response_id);
             if a.watch_first_audio {
                 a.watch_first_audio = false;
+                a.router.on_first_delta(now);
                 let (tx, rx) = oneshot::channel();
                 if cmds
                     .send(MediaCmd::WatchFirstFrame(d.item_id.as_str().into(), tx))

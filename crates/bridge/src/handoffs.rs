@@ -1,0 +1,251 @@
+//! The process-wide side of handoffs: business tools (the built-in demo backend and webhooks),
+//! and what calls leave behind (cross-call memory, per-call records, Prometheus metrics,
+//! callback requests). Plugged into each call's session as [`ToolRunner`] and [`CallHooks`].
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use router::builtin::DemoDb;
+use router::{AgentsFile, Backend, CallSummary, Envelope, HandoffEvent, SlotTable};
+use serde_json::Value;
+
+use crate::ai::{Agents, CallHooks, ToolCall, ToolFuture, ToolRunner};
+use crate::memory::{
+    is_anonymous, is_repeat_inquiry, returning_caller_note, CallMetrics, CallRecord, HandoffRecord,
+    InMemoryStore, MemoryStore,
+};
+use crate::metrics::Metrics;
+use crate::tools::{call_webhook, ToolRequest, WebhookClient};
+
+/// Runs `builtin` tools on the seeded demo database and `webhook` tools over HTTP(S).
+pub struct Tools {
+    pub demo: Arc<Mutex<DemoDb>>,
+    pub webhooks: WebhookClient,
+}
+
+impl ToolRunner for Tools {
+    fn run(&self, call: ToolCall) -> ToolFuture {
+        match call.def.backend.clone() {
+            Backend::Builtin => {
+                let result = match self.demo.lock() {
+                    Ok(mut db) => db
+                        .call(&call.tool, &call.arguments)
+                        .map_err(|e| e.to_string()),
+                    Err(_) => Err("the demo backend is unavailable".to_string()),
+                };
+                Box::pin(async move { result })
+            }
+            Backend::Webhook {
+                url,
+                timeout_ms,
+                retries,
+            } => {
+                let client = self.webhooks.clone();
+                let arguments = serde_json::from_str(&call.arguments)
+                    .unwrap_or(Value::String(call.arguments.clone()));
+                let request = ToolRequest {
+                    call_id: call.call_id,
+                    agent: call.agent,
+                    tool: call.tool,
+                    arguments,
+                };
+                Box::pin(async move {
+                    call_webhook(
+                        &client,
+                        &url,
+                        Duration::from_millis(timeout_ms),
+                        retries,
+                        &request,
+                    )
+                    .await
+                })
+            }
+        }
+    }
+}
+
+/// A callback the `callback` policy stored (listed at `GET /callbacks`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CallbackRequest {
+    pub id: u64,
+    pub requested_at: SystemTime,
+    pub call_id: String,
+    /// Who to call back.
+    pub caller: String,
+    /// Which agent should.
+    pub agent: String,
+    pub envelope: Envelope,
+}
+
+/// Memory, records, metrics and callbacks: the [`CallHooks`] of every call.
+pub struct Records {
+    pub memory: Arc<dyn MemoryStore>,
+    pub metrics: Arc<Metrics>,
+    pub callbacks: Mutex<Vec<CallbackRequest>>,
+    /// Same caller and intent within this window: a repeat inquiry.
+    pub repeat_window: Duration,
+    /// Calls still up, by Call-ID: start time and handoff times (wall clock).
+    open: Mutex<std::collections::HashMap<String, OpenCall>>,
+}
+
+#[derive(Debug, Default)]
+struct OpenCall {
+    started: Option<SystemTime>,
+    handoffs_at: Vec<SystemTime>,
+}
+
+impl std::fmt::Debug for Records {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Records")
+            .field("repeat_window", &self.repeat_window)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Callback requests kept (oldest dropped beyond this).
+pub const MAX_CALLBACKS: usize = 10_000;
+
+impl Records {
+    pub fn new(
+        memory: Arc<dyn MemoryStore>,
+        metrics: Arc<Metrics>,
+        repeat_window: Duration,
+    ) -> Self {
+        Records {
+            memory,
+            metrics,
+            callbacks: Mutex::new(Vec::new()),
+            repeat_window,
+            open: Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    pub fn callbacks(&self) -> Vec<CallbackRequest> {
+        self.callbacks.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+}
+
+impl CallHooks for Records {
+    fn caller_note(&self, caller: &str) -> Option<String> {
+        if is_anonymous(caller) {
+            return None;
+        }
+        self.memory
+            .last_for(caller)
+            .and_then(|r| returning_caller_note(&r))
+    }
+
+    fn on_call_start(&self, call_id: &str, _caller: &str) {
+        if let Ok(mut open) = self.open.lock() {
+            open.entry(call_id.to_string()).or_default().started = Some(SystemTime::now());
+        }
+    }
+
+    fn on_handoff(&self, call_id: &str, event: &HandoffEvent) {
+        self.metrics.record_handoff(&event.from, &event.to);
+        if let Ok(mut open) = self.open.lock() {
+            open.entry(call_id.to_string())
+                .or_default()
+                .handoffs_at
+                .push(SystemTime::now());
+        }
+    }
+
+    fn on_handoff_failed(&self, _call_id: &str, from: &str, to: &str, policy: &str) {
+        self.metrics.record_handoff_failure(from, to, policy);
+    }
+
+    fn on_callback(&self, call_id: &str, caller: &str, agent: &str, envelope: &Envelope) {
+        if let Ok(mut c) = self.callbacks.lock() {
+            let id = c.last().map_or(1, |l| l.id + 1);
+            if c.len() >= MAX_CALLBACKS {
+                c.remove(0);
+            }
+            c.push(CallbackRequest {
+                id,
+                requested_at: SystemTime::now(),
+                call_id: call_id.to_string(),
+                caller: caller.to_string(),
+                agent: agent.to_string(),
+                envelope: envelope.clone(),
+            });
+        }
+    }
+
+    fn on_call_end(&self, call_id: &str, caller: &str, summary: &CallSummary) {
+        let now = SystemTime::now();
+        let open = self
+            .open
+            .lock()
+            .ok()
+            .and_then(|mut o| o.remove(call_id))
+            .unwrap_or_default();
+        for ms in &summary.handoff_ms {
+            self.metrics
+                .observe_handoff_time(Duration::from_millis(*ms));
+        }
+        for score in &summary.context_preservation {
+            self.metrics.observe_context_preservation(*score);
+        }
+        let intent = summary.final_envelope.intent.clone();
+        let repeat = intent.as_deref().is_some_and(|i| {
+            is_repeat_inquiry(self.memory.as_ref(), caller, i, now, self.repeat_window)
+        });
+        let mut record = CallRecord::new(call_id, caller, open.started.unwrap_or(now));
+        record.ended_at = Some(now);
+        record.agent_path = summary
+            .handoffs
+            .iter()
+            .enumerate()
+            .map(|(i, h)| HandoffRecord {
+                from: h.from.clone(),
+                to: h.to.clone(),
+                reason: h.envelope.handoff_reason.clone(),
+                at: open.handoffs_at.get(i).copied().unwrap_or(now),
+                handoff_ms: summary.handoff_ms_each.get(i).copied().flatten(),
+                mode: h.mode.to_string(),
+                policy: h.policy.map(String::from),
+                envelope: h.envelope.clone(),
+            })
+            .collect();
+        record.final_envelope = Some(summary.final_envelope.clone());
+        record.outcome = summary.converted.then(|| "converted".to_string());
+        record.metrics = CallMetrics {
+            handoffs: u32::try_from(summary.handoffs.len()).unwrap_or(u32::MAX),
+            handoff_ms: summary.handoff_ms.clone(),
+            context_preservation: summary.context_preservation.clone(),
+            csat: summary.csat,
+            converted: summary.converted,
+            repeat_inquiry: repeat,
+        };
+        self.metrics.record_call_ended(&record.metrics);
+        if !is_anonymous(caller) {
+            self.memory.save(record);
+        }
+    }
+}
+
+/// Everything the agents of a process need, from a validated agents file.
+pub fn agents_runtime(
+    file: AgentsFile,
+    tls: Arc<rustls::ClientConfig>,
+    repeat_window: Duration,
+) -> Result<(Agents, Arc<Records>), String> {
+    let file = Arc::new(file);
+    let records = Arc::new(Records::new(
+        Arc::new(InMemoryStore::default()),
+        Arc::new(Metrics::new()),
+        repeat_window,
+    ));
+    let tools = Tools {
+        demo: Arc::new(Mutex::new(DemoDb::seeded())),
+        webhooks: WebhookClient::new(tls)?,
+    };
+    let agents = Agents {
+        slots: Arc::new(SlotTable::new(&file)),
+        file,
+        tools: Arc::new(tools),
+        hooks: records.clone(),
+    };
+    Ok((agents, records))
+}
