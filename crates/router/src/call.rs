@@ -17,7 +17,7 @@ use realtime::{
 };
 use serde_json::{json, Value};
 
-use crate::agents::{Agent, AgentsFile, OnUnavailable, ToolDef};
+use crate::agents::{Agent, AgentsFile, OnUnavailable, ToolDef, VoiceMode};
 use crate::envelope::{fit_transcript, merge, Envelope, Role, Turn};
 use crate::tools::HANDOFF_PREFIX;
 
@@ -142,6 +142,18 @@ pub enum Action {
     },
     /// Tell [`CallRouter::on_first_audio`] when the next assistant audio reaches the caller.
     WatchFirstAudio,
+    /// Voice modes `per_agent` and `hybrid`: open a second Realtime session with `config`
+    /// (the new agent's voice) and seed it with `items`, while the current one keeps the
+    /// caller; report [`CallRouter::on_session_ready`] or [`CallRouter::on_session_failed`].
+    OpenSession {
+        /// The new agent's full config.
+        config: Box<SessionConfig>,
+        /// The conversation so far, as text items.
+        items: Vec<Item>,
+    },
+    /// Make the opened session the call's session: caller audio goes to it from now on; the
+    /// old one is closed once its audio has played (the new agent's first frame tells).
+    SwitchSession,
     /// Policy `callback`: store this request (with the caller's number, known to the bridge).
     ScheduleCallback {
         /// The agent that should call back.
@@ -224,6 +236,14 @@ enum Phase {
     Idle,
     /// The outgoing agent is speaking the narration (out of band) before the switch.
     Narrating(Box<Pending>),
+    /// A second session is opening for the target (voice modes per_agent and hybrid).
+    Opening {
+        pending: Box<Pending>,
+        ready: bool,
+        /// The outgoing agent's narration has been said (or is not needed).
+        narrated: bool,
+        policy: Option<&'static str>,
+    },
     /// Waiting for a slot at the target.
     Queued {
         pending: Box<Pending>,
@@ -324,27 +344,36 @@ impl CallRouter {
 
     /// The full session config for the current agent (also what a reconnect restores).
     pub fn session_config(&self) -> SessionConfig {
-        let Some(agent) = self.agent(&self.current) else {
-            return self.base.clone();
-        };
-        self.base
-            .to_builder()
-            .instructions(self.instructions(agent))
-            .tools(self.file.session_tools(agent))
-            .tool_choice(ToolChoice::Mode(ToolChoiceMode::Auto))
-            .build()
-            .unwrap_or_else(|_| self.base.clone())
+        match self.agent(&self.current) {
+            Some(agent) => self.config_for(agent, self.handed.as_ref()),
+            None => self.base.clone(),
+        }
     }
 
-    fn instructions(&self, agent: &Agent) -> String {
+    /// `agent`'s full config given the envelope it was handed; in voice modes per_agent and
+    /// hybrid with its own voice.
+    fn config_for(&self, agent: &Agent, handed: Option<&Envelope>) -> SessionConfig {
+        let mut b = self
+            .base
+            .to_builder()
+            .instructions(self.instructions_with(agent, handed))
+            .tools(self.file.session_tools(agent))
+            .tool_choice(ToolChoice::Mode(ToolChoiceMode::Auto));
+        if self.file.voice_mode != VoiceMode::Same {
+            b = b.voice(self.file.voice_for(agent));
+        }
+        b.build().unwrap_or_else(|_| self.base.clone())
+    }
+
+    fn instructions_with(&self, agent: &Agent, handed: Option<&Envelope>) -> String {
         let mut text = agent.instructions.clone();
-        if self.handed.is_none() {
+        if handed.is_none() {
             if let Some(note) = &self.caller_note {
                 text.push_str("\n\n");
                 text.push_str(note);
             }
         }
-        if let Some(env) = &self.handed {
+        if let Some(env) = handed {
             text.push_str(
                 "\n\nContext handed over by the previous agent (JSON). Do not ask the caller \
                  for anything it already contains:\n",
@@ -514,13 +543,26 @@ impl CallRouter {
         if !self.slots.try_take(&to) {
             return self.unavailable(now, pending);
         }
-        if response_had_audio {
+        let mode = self.file.voice_mode;
+        if response_had_audio || mode == VoiceMode::PerAgent {
+            // per_agent: the new agent introduces itself in its own voice.
             return self.switch(now, pending, None);
         }
-        // Never a silent transfer: the outgoing agent says it before the switch.
+        // Never a silent transfer: the outgoing agent says it before the switch (hybrid: while
+        // the new session warms up).
         let text = self.narration(&from, &to);
-        self.phase = Phase::Narrating(Box::new(pending));
-        vec![Action::Respond(Some(ResponseCreateParams {
+        let mut actions = Vec::new();
+        if mode == VoiceMode::Hybrid {
+            actions = self.open_session(pending, false, None);
+        } else {
+            self.phase = Phase::Narrating(Box::new(pending));
+        }
+        actions.push(self.narration_response(&text));
+        actions
+    }
+
+    fn narration_response(&self, text: &str) -> Action {
+        Action::Respond(Some(ResponseCreateParams {
             instructions: Some(format!(
                 "Say exactly this to the caller, nothing else: \"{text}\""
             )),
@@ -529,7 +571,168 @@ impl CallRouter {
             tools: Some(Vec::new()),
             metadata: Some(json!({"purpose": NARRATION_PURPOSE})),
             ..ResponseCreateParams::default()
-        }))]
+        }))
+    }
+
+    /// Voice modes per_agent and hybrid: open the target's own session, seeded with the
+    /// envelope; the switch waits for it (and for the narration).
+    fn open_session(
+        &mut self,
+        pending: Pending,
+        narrated: bool,
+        policy: Option<&'static str>,
+    ) -> Vec<Action> {
+        let Some(agent) = self.agent(&pending.to) else {
+            return Vec::new();
+        };
+        let config = self.config_for(agent, Some(&pending.envelope));
+        let mut items = vec![Item::system_text(format!(
+            "The caller was with the {} agent and has just been handed to you. The \
+             conversation so far follows.",
+            pending.from
+        ))];
+        for t in &pending.envelope.transcript {
+            items.push(match t.role {
+                Role::User => Item::user_text(t.text.clone()),
+                Role::Assistant => Item::assistant_text(t.text.clone()),
+                Role::System => Item::system_text(t.text.clone()),
+            });
+        }
+        self.phase = Phase::Opening {
+            pending: Box::new(pending),
+            ready: false,
+            narrated,
+            policy,
+        };
+        vec![Action::OpenSession {
+            config: Box::new(config),
+            items,
+        }]
+    }
+
+    /// The second session is open and seeded.
+    pub fn on_session_ready(&mut self, now: Instant) -> Vec<Action> {
+        if let Phase::Opening {
+            ready, narrated, ..
+        } = &mut self.phase
+        {
+            *ready = true;
+            if *narrated {
+                return self.commit_new_session(now);
+            }
+        }
+        Vec::new()
+    }
+
+    /// The second session could not be opened: the target's policy, on the old session.
+    pub fn on_session_failed(&mut self, now: Instant, reason: &str) -> Vec<Action> {
+        let Phase::Opening { pending, .. } = std::mem::replace(&mut self.phase, Phase::Idle) else {
+            return Vec::new();
+        };
+        self.slots.give_back(&pending.to);
+        let mut actions = self.unavailable(now, *pending);
+        for a in &mut actions {
+            if let Action::HandoffFailed { reason: r, .. } = a {
+                *r = format!("new session failed: {reason}");
+            }
+        }
+        actions
+    }
+
+    fn commit_new_session(&mut self, now: Instant) -> Vec<Action> {
+        let Phase::Opening {
+            pending, policy, ..
+        } = std::mem::replace(&mut self.phase, Phase::Idle)
+        else {
+            return Vec::new();
+        };
+        let mode = match self.file.voice_mode {
+            VoiceMode::PerAgent => "per_agent",
+            _ => "hybrid",
+        };
+        let (from, to, envelope) = (
+            pending.from.clone(),
+            pending.to.clone(),
+            pending.envelope.clone(),
+        );
+        let event = self.enter(now, *pending, mode, policy);
+        let intro = if mode == "per_agent" {
+            format!(
+                " Start by introducing yourself in a few words as the {to} specialist who \
+                 takes over from the {from} agent."
+            )
+        } else {
+            String::new()
+        };
+        vec![
+            Action::SwitchSession,
+            self.ack_response(&from, &to, &envelope, &intro),
+            Action::WatchFirstAudio,
+            Action::Handoff(event),
+        ]
+    }
+
+    /// The target becomes the current agent: slots, path, summary, acknowledgment watch.
+    fn enter(
+        &mut self,
+        now: Instant,
+        pending: Pending,
+        mode: &'static str,
+        policy: Option<&'static str>,
+    ) -> HandoffEvent {
+        let Pending {
+            from,
+            to,
+            envelope,
+            triggered,
+            ..
+        } = pending;
+        if self.holds_slot {
+            self.slots.give_back(&from);
+        }
+        self.holds_slot = true;
+        self.current = to.clone();
+        self.handed = Some(envelope.clone());
+        self.phase = Phase::Idle;
+        self.summary.agent_path.push(to.clone());
+        let event = HandoffEvent {
+            from,
+            to,
+            envelope: envelope.clone(),
+            triggered,
+            switched: now,
+            mode,
+            policy,
+        };
+        self.summary.handoffs.push(event.clone());
+        self.summary.handoff_ms_each.push(None);
+        self.summary.first_delta_ms.push(None);
+        self.ack = Some(AckWatch {
+            index: self.summary.handoffs.len() - 1,
+            delta_seen: false,
+            triggered,
+            envelope,
+            audio_seen: false,
+            scored: false,
+        });
+        event
+    }
+
+    /// The new agent's first response: its instructions plus "show you know the context".
+    fn ack_response(&self, from: &str, to: &str, envelope: &Envelope, extra: &str) -> Action {
+        let agent_instructions = self
+            .agent(to)
+            .map(|a| self.instructions_with(a, Some(envelope)))
+            .unwrap_or_default();
+        Action::Respond(Some(ResponseCreateParams {
+            instructions: Some(format!(
+                "{agent_instructions}\n\nYou have just taken over this call from the {from} agent.{extra} \
+                 In your first sentence show the caller you already know their situation \
+                 ({}), then continue; never ask them to repeat it.",
+                ack_hint(envelope)
+            )),
+            ..ResponseCreateParams::default()
+        }))
     }
 
     fn narration(&self, from: &str, to: &str) -> String {
@@ -638,48 +841,21 @@ impl CallRouter {
         }
     }
 
-    /// Make `pending.to` the current agent on the same session.
+    /// Make `pending.to` the current agent: on the same session (voice mode same), or through
+    /// a second session (per_agent, hybrid).
     fn switch(
         &mut self,
         now: Instant,
         pending: Pending,
         policy: Option<&'static str>,
     ) -> Vec<Action> {
-        let Pending {
-            call_id,
-            from,
-            to,
-            envelope,
-            triggered,
-        } = pending;
-        if self.holds_slot {
-            self.slots.give_back(&from);
+        if self.file.voice_mode != VoiceMode::Same {
+            return self.open_session(pending, true, policy);
         }
-        self.holds_slot = true;
-        self.current = to.clone();
-        self.handed = Some(envelope.clone());
-        self.phase = Phase::Idle;
-        self.summary.agent_path.push(to.clone());
-        let event = HandoffEvent {
-            from: from.clone(),
-            to: to.clone(),
-            envelope: envelope.clone(),
-            triggered,
-            switched: now,
-            mode: "same",
-            policy,
-        };
-        self.summary.handoffs.push(event.clone());
-        self.summary.handoff_ms_each.push(None);
-        self.summary.first_delta_ms.push(None);
-        self.ack = Some(AckWatch {
-            index: self.summary.handoffs.len() - 1,
-            delta_seen: false,
-            triggered,
-            envelope: envelope.clone(),
-            audio_seen: false,
-            scored: false,
-        });
+        let call_id = pending.call_id.clone();
+        let (from, to) = (pending.from.clone(), pending.to.clone());
+        let event = self.enter(now, pending, "same", policy);
+        let envelope = event.envelope.clone();
         let mut actions = vec![Action::Send(self.session_config().update_event())];
         match call_id {
             Some(id) => actions.push(Action::Send(output_item(
@@ -690,19 +866,7 @@ impl CallRouter {
                 format!("The caller waited in the queue and is now with the {to} agent."),
             )))),
         }
-        let agent_instructions = self
-            .agent(&to)
-            .map(|a| self.instructions(a))
-            .unwrap_or_default();
-        actions.push(Action::Respond(Some(ResponseCreateParams {
-            instructions: Some(format!(
-                "{agent_instructions}\n\nYou have just taken over this call from the {from} agent. \
-                 In your first sentence show the caller you already know their situation \
-                 ({}), then continue; never ask them to repeat it.",
-                ack_hint(&envelope)
-            )),
-            ..ResponseCreateParams::default()
-        })));
+        actions.push(self.ack_response(&from, &to, &envelope, ""));
         actions.push(Action::WatchFirstAudio);
         actions.push(Action::Handoff(event));
         actions
@@ -711,8 +875,25 @@ impl CallRouter {
     /// `response.done`; `purpose` is the response's `metadata.purpose`, if any.
     pub fn on_response_done(&mut self, now: Instant, purpose: Option<&str>) -> Vec<Action> {
         if purpose == Some(NARRATION_PURPOSE) {
-            if let Phase::Narrating(p) = std::mem::replace(&mut self.phase, Phase::Idle) {
-                return self.switch(now, *p, None);
+            match std::mem::replace(&mut self.phase, Phase::Idle) {
+                Phase::Narrating(p) => return self.switch(now, *p, None),
+                Phase::Opening {
+                    pending,
+                    ready,
+                    policy,
+                    ..
+                } => {
+                    self.phase = Phase::Opening {
+                        pending,
+                        ready,
+                        narrated: true,
+                        policy,
+                    };
+                    if ready {
+                        return self.commit_new_session(now);
+                    }
+                }
+                other => self.phase = other,
             }
         }
         Vec::new()
@@ -825,8 +1006,11 @@ impl CallRouter {
             self.slots.give_back(&self.current);
             self.holds_slot = false;
         }
-        if let Phase::Queued { pending, .. } = std::mem::replace(&mut self.phase, Phase::Idle) {
-            self.slots.dequeue(&pending.to);
+        match std::mem::replace(&mut self.phase, Phase::Idle) {
+            Phase::Queued { pending, .. } => self.slots.dequeue(&pending.to),
+            // The target's slot was taken for a switch that never happened.
+            Phase::Opening { pending, .. } => self.slots.give_back(&pending.to),
+            _ => {}
         }
         self.summary.final_envelope = self.bridge_view();
         self.summary.clone()

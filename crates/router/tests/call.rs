@@ -500,3 +500,171 @@ fn preservation_score_matches_amounts_dates_and_intent_words() {
     assert_eq!(preservation_score(&Envelope::default(), "anything"), 1.0);
     let _ = Item::user_text("unused");
 }
+
+fn demo_in(mode: &str) -> Arc<AgentsFile> {
+    let text = router::EMBEDDED_DEFAULT
+        .replace("voice_mode = \"same\"", &format!("voice_mode = \"{mode}\""));
+    assert!(text.contains(&format!("voice_mode = \"{mode}\"")));
+    Arc::new(AgentsFile::parse(&text, "agents.toml").unwrap())
+}
+
+fn opened(a: &[Action]) -> (Value, usize) {
+    let Some(Action::OpenSession { config, items }) =
+        a.iter().find(|x| matches!(x, Action::OpenSession { .. }))
+    else {
+        panic!("no OpenSession in {a:?}")
+    };
+    (json_of(&config.update_event()), items.len())
+}
+
+#[test]
+fn hybrid_opens_a_second_session_in_the_new_voice_and_switches_when_it_is_ready() {
+    let file = demo_in("hybrid");
+    let slots = Arc::new(SlotTable::new(&file));
+    let mut r = router(file, slots.clone());
+    r.on_transcript(Role::User, "I was charged $49 on January 15.");
+    r.on_transcript(Role::Assistant, "I'll connect you to billing support.");
+    let t0 = Instant::now();
+    let a = r.on_function_call(t0, "resp_1", "call_1", "handoff_to_support", BILLING, true);
+    assert_eq!(a.len(), 1, "only the new session is opened: {a:?}");
+    let (update, items) = opened(&a);
+    assert_eq!(
+        update["session"]["audio"]["output"]["voice"], "sage",
+        "support's own voice"
+    );
+    assert_eq!(
+        update["session"]["audio"]["input"]["format"]["type"], "audio/pcmu",
+        "formats kept"
+    );
+    assert!(update["session"]["instructions"]
+        .as_str()
+        .unwrap()
+        .contains("$49.00"));
+    assert_eq!(items, 3, "a note plus the two turns");
+    assert_eq!(
+        r.current_agent(),
+        "router",
+        "the old session keeps the caller until ready"
+    );
+    assert_eq!(
+        slots.in_use("support"),
+        1,
+        "the target's slot is held while opening"
+    );
+    let t1 = t0 + Duration::from_millis(150);
+    let a = r.on_session_ready(t1);
+    assert_eq!(a[0], Action::SwitchSession);
+    assert!(
+        matches!(&a[1], Action::Respond(Some(p)) if p.instructions.as_deref().unwrap().contains("taken over this call from the router agent"))
+    );
+    assert!(a.contains(&Action::WatchFirstAudio));
+    assert!(a
+        .iter()
+        .any(|x| matches!(x, Action::Handoff(h) if h.mode == "hybrid" && h.switched == t1)));
+    assert!(sent(&a).is_empty(), "no session.update on the old session");
+    assert_eq!(r.current_agent(), "support");
+    assert_eq!((slots.in_use("router"), slots.in_use("support")), (0, 1));
+    // A reconnect of the new session keeps the new voice.
+    assert_eq!(
+        json_of(&r.session_config().update_event())["session"]["audio"]["output"]["voice"],
+        "sage"
+    );
+}
+
+#[test]
+fn hybrid_silent_handoff_narrates_in_the_old_voice_while_the_new_session_warms_up() {
+    for ready_first in [true, false] {
+        let file = demo_in("hybrid");
+        let mut r = router(file.clone(), Arc::new(SlotTable::new(&file)));
+        let t = Instant::now();
+        let a = r.on_function_call(t, "resp_1", "call_1", "handoff_to_support", BILLING, false);
+        opened(&a);
+        assert!(a.iter().any(|x| matches!(x, Action::Respond(Some(p)) if p.conversation == Some(ConversationMode::None))), "narration out of band on the old session");
+        if ready_first {
+            assert!(
+                r.on_session_ready(t).is_empty(),
+                "the narration is still playing"
+            );
+            assert_eq!(r.current_agent(), "router");
+            let a = r.on_response_done(t, Some(NARRATION_PURPOSE));
+            assert_eq!(a[0], Action::SwitchSession);
+        } else {
+            assert!(
+                r.on_response_done(t, Some(NARRATION_PURPOSE)).is_empty(),
+                "the session is not ready"
+            );
+            let a = r.on_session_ready(t);
+            assert_eq!(a[0], Action::SwitchSession);
+        }
+        assert_eq!(r.current_agent(), "support", "ready_first={ready_first}");
+    }
+}
+
+#[test]
+fn per_agent_lets_the_new_agent_introduce_itself_in_its_own_voice() {
+    let file = demo_in("per_agent");
+    let mut r = router(file.clone(), Arc::new(SlotTable::new(&file)));
+    let t = Instant::now();
+    let a = r.on_function_call(t, "resp_1", "call_1", "handoff_to_sales", BILLING, false);
+    assert_eq!(a.len(), 1, "no narration by the old voice: {a:?}");
+    assert_eq!(opened(&a).0["session"]["audio"]["output"]["voice"], "cedar");
+    let a = r.on_session_ready(t);
+    let Some(Action::Respond(Some(p))) = a.get(1) else {
+        panic!("{a:?}")
+    };
+    assert!(p
+        .instructions
+        .as_deref()
+        .unwrap()
+        .contains("introducing yourself"));
+    assert!(a
+        .iter()
+        .any(|x| matches!(x, Action::Handoff(h) if h.mode == "per_agent")));
+}
+
+#[test]
+fn the_new_session_failing_mid_switch_applies_the_targets_policy_on_the_old_session() {
+    let text = file_with_policy("return").as_ref().clone();
+    let mut file = text;
+    file.voice_mode = router::VoiceMode::Hybrid;
+    let file = Arc::new(file);
+    let slots = Arc::new(SlotTable::new(&file));
+    let mut r = router(file, slots.clone());
+    let t = Instant::now();
+    let a = r.on_function_call(t, "resp_1", "call_1", "handoff_to_b", "{}", true);
+    opened(&a);
+    assert_eq!(slots.in_use("b"), 1);
+    let a = r.on_session_failed(t, "connect refused");
+    let out: Value = serde_json::from_str(sent(&a)[0]["item"]["output"].as_str().unwrap()).unwrap();
+    assert_eq!(out["status"], "unavailable");
+    assert_eq!(
+        sent(&a)[0]["item"]["call_id"],
+        "call_1",
+        "answered on the old session"
+    );
+    assert!(a.iter().any(
+        |x| matches!(x, Action::HandoffFailed { reason, .. } if reason.contains("connect refused"))
+    ));
+    assert_eq!(r.current_agent(), "a");
+    assert_eq!(slots.in_use("b"), 0, "the target's slot is given back");
+    // A late "ready" for the failed session changes nothing.
+    assert!(r.on_session_ready(t).is_empty());
+}
+
+#[test]
+fn hanging_up_while_the_new_session_opens_gives_both_slots_back() {
+    let file = demo_in("hybrid");
+    let slots = Arc::new(SlotTable::new(&file));
+    let mut r = router(file, slots.clone());
+    r.on_function_call(
+        Instant::now(),
+        "resp_1",
+        "c",
+        "handoff_to_support",
+        BILLING,
+        true,
+    );
+    assert_eq!((slots.in_use("router"), slots.in_use("support")), (1, 1));
+    r.finish();
+    assert_eq!((slots.in_use("router"), slots.in_use("support")), (0, 0));
+}
