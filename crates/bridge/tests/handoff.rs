@@ -100,8 +100,16 @@ struct Rtp {
     loud: u32,
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_seed_call_router_support_sales_in_one_dialog_and_one_rtp_stream() {
+struct Outcome {
+    seen: Seen,
+    summary: CallSummary,
+    rtp: Rtp,
+    sessions: u64,
+    log: std::path::PathBuf,
+}
+
+/// Place the seed call with the demo agents in `voice_mode`.
+async fn seed_call(voice_mode: &str, ports: std::ops::RangeInclusive<u16>) -> Outcome {
     let sim = realtime_sim::Simulator::bind_with(
         "127.0.0.1:0",
         realtime_sim::SimOptions {
@@ -111,10 +119,20 @@ async fn the_seed_call_router_support_sales_in_one_dialog_and_one_rtp_stream() {
     )
     .await
     .unwrap();
-    let file = Arc::new(AgentsFile::embedded_default().unwrap());
+    let text = router::EMBEDDED_DEFAULT.replace(
+        "voice_mode = \"same\"",
+        &format!("voice_mode = \"{voice_mode}\""),
+    );
+    let file = Arc::new(AgentsFile::parse(&text, "agents.toml").unwrap());
+    assert_eq!(
+        format!("{:?}", file.voice_mode).to_lowercase(),
+        voice_mode.replace('_', "")
+    );
     let recorder = Arc::new(Recorder::default());
-    let log =
-        std::env::temp_dir().join(format!("switchboard-{}-handoff.jsonl", std::process::id()));
+    let log = std::env::temp_dir().join(format!(
+        "switchboard-{}-handoff-{voice_mode}.jsonl",
+        std::process::id()
+    ));
     let _ = std::fs::remove_file(&log);
     let mut ai = AiSettings::new(sim.url(), "unused with agents").unwrap();
     ai.event_log = Some(Arc::new(bridge::ai::EventLog::open(&log).unwrap()));
@@ -129,7 +147,7 @@ async fn the_seed_call_router_support_sales_in_one_dialog_and_one_rtp_stream() {
         admin_listen: None,
         sip_t1: Duration::from_millis(10),
         session_expires: 0,
-        rtp_ports: 35000..=35099,
+        rtp_ports: ports,
         ai: Some(ai),
         ..BridgeConfig::default()
     };
@@ -281,6 +299,43 @@ async fn the_seed_call_router_support_sales_in_one_dialog_and_one_rtp_stream() {
     }
     let summary = summary.expect("call summary at the end of the call");
 
+    let sessions = sim.connections_accepted();
+    let seen = std::mem::take(&mut *recorder.0.lock().unwrap());
+    Outcome {
+        seen,
+        summary,
+        rtp,
+        sessions,
+        log,
+    }
+}
+
+fn validate_client_events(log: &std::path::Path) {
+    let out = std::process::Command::new("python3")
+        .arg(VALIDATOR)
+        .arg("client")
+        .arg("--strict")
+        .stdin(std::fs::File::open(log).unwrap())
+        .output()
+        .expect("python3 with `pip install openai` is required");
+    let report =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && report.contains("0 invalid"),
+        "{}: {report}",
+        log.display()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seed_call_router_support_sales_in_one_dialog_and_one_rtp_stream() {
+    let Outcome {
+        seen,
+        summary,
+        rtp,
+        sessions,
+        log,
+    } = seed_call("same", 35000..=35099).await;
     // One stream, continuous.
     assert_eq!(
         rtp.ssrcs.len(),
@@ -295,9 +350,10 @@ async fn the_seed_call_router_support_sales_in_one_dialog_and_one_rtp_stream() {
     );
     assert!(rtp.packets > 300);
 
-    // The handoffs and what travelled with them.
-    let seen = recorder.0.lock().unwrap();
+    // The handoffs and what travelled with them: one Realtime session for the whole call.
+    assert_eq!(sessions, 1);
     let h = &seen.handoffs;
+    assert!(h.iter().all(|e| e.mode == "same"));
     assert_eq!(
         (h[0].from.as_str(), h[0].to.as_str()),
         ("router", "support")
@@ -358,16 +414,46 @@ async fn the_seed_call_router_support_sales_in_one_dialog_and_one_rtp_stream() {
     );
 
     // Every client event, handoff session.updates included, through the openai types.
-    let out = std::process::Command::new("python3")
-        .arg(VALIDATOR)
-        .arg("client")
-        .arg("--strict")
-        .stdin(std::fs::File::open(&log).unwrap())
-        .output()
-        .expect("python3 with `pip install openai` is required");
-    let report = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success() && report.trim_end().ends_with("0 invalid"),
-        "{report}"
+    validate_client_events(&log);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hybrid_voices_a_session_per_agent_with_no_gap_in_rtp() {
+    let o = seed_call("hybrid", 35100..=35199).await;
+    // One SIP dialog and one RTP stream, three Realtime sessions (one per voice).
+    assert_eq!(o.rtp.ssrcs.len(), 1, "{:?}", o.rtp.ssrcs);
+    assert_eq!(o.rtp.gaps, 0, "over {} packets", o.rtp.packets);
+    assert_eq!(
+        o.sessions, 3,
+        "router, support and sales each got their own session"
     );
+    let h = &o.seen.handoffs;
+    assert_eq!(h.len(), 2);
+    assert!(
+        h.iter().all(|e| e.mode == "hybrid"),
+        "{:?}",
+        h.iter().map(|e| e.mode).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        h[1].envelope.entities["amount"], "$49.00",
+        "context carried across sessions"
+    );
+    assert_eq!(o.summary.agent_path, ["router", "support", "sales"]);
+    assert_eq!(o.summary.handoff_ms.len(), 2, "each new voice was heard");
+    assert!(o.summary.converted);
+    // The sessions' configs carry each agent's voice.
+    let voices: Vec<String> = std::fs::read_to_string(&o.log)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("\"session.update\""))
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["session"]["audio"]["output"]["voice"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(voices, ["marin", "sage", "cedar"]);
+    validate_client_events(&o.log);
 }

@@ -306,10 +306,7 @@ async fn run(args: RunArgs) -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            if file.voice_mode != router::VoiceMode::Same {
-                tracing::warn!(mode = ?file.voice_mode, "voice modes per_agent and hybrid are not implemented yet: every agent speaks with the entry agent's voice (mode same)");
-            }
-            tracing::info!(file = %file.source, entry = %file.entry, agents = ?file.agents.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(), "agents");
+            tracing::info!(file = %file.source, entry = %file.entry, voice_mode = ?file.voice_mode, agents = ?file.agents.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(), "agents");
             let window = Duration::from_secs(args.repeat_window_days.saturating_mul(86_400));
             match bridge::handoffs::agents_runtime(file, ai.tls.clone(), window) {
                 Ok((agents, records)) => {

@@ -92,6 +92,8 @@ pub enum Internal {
         result: Result<Value, String>,
     },
     FirstAudio(Instant),
+    /// The second session of a per_agent/hybrid handoff, open and seeded (or why not).
+    SessionOpened(Result<Box<Live>, String>),
 }
 
 /// Per-call handoff state that survives reconnects.
@@ -105,6 +107,12 @@ pub struct CallAgents {
     /// The next assistant audio is the new agent's first: time it.
     pub watch_first_audio: bool,
     pub internal_tx: mpsc::UnboundedSender<Internal>,
+    /// How to open more sessions (voice modes per_agent and hybrid).
+    settings: super::AiSettings,
+    /// The new agent's session, open and seeded, waiting for the switch.
+    pub pending_live: Option<Live>,
+    /// The old agent's session after a switch, until its audio has played.
+    pub retiring: Option<Live>,
 }
 
 /// What every agent of a call shares: model, formats, VAD, input transcription (the envelope's
@@ -127,7 +135,7 @@ pub fn base_config(model: &str, file: &AgentsFile) -> Result<SessionConfig, real
 impl CallAgents {
     pub fn new(
         agents: Agents,
-        model: &str,
+        settings: &super::AiSettings,
         call_id: String,
         caller: String,
         internal_tx: mpsc::UnboundedSender<Internal>,
@@ -136,7 +144,7 @@ impl CallAgents {
         let note = agents.hooks.caller_note(&caller);
         let router = CallRouter::new(
             agents.file.clone(),
-            base_config(model, &agents.file)?,
+            base_config(&settings.model, &agents.file)?,
             agents.slots.clone(),
             note,
         );
@@ -149,6 +157,9 @@ impl CallAgents {
             audio_responses: HashSet::new(),
             watch_first_audio: false,
             internal_tx,
+            settings: settings.clone(),
+            pending_live: None,
+            retiring: None,
         })
     }
 
@@ -209,6 +220,33 @@ impl CallAgents {
                     });
                 }
                 Action::WatchFirstAudio => self.watch_first_audio = true,
+                Action::OpenSession { config, items } => {
+                    info!(call_id = %self.call_id, "opening the next agent's session");
+                    let settings = self.settings.clone();
+                    let call_id = self.call_id.clone();
+                    let tx = self.internal_tx.clone();
+                    tokio::spawn(async move {
+                        let opened = match super::open(&settings, &call_id, &config, None).await {
+                            Ok(mut next) => {
+                                for item in items {
+                                    next.send(&ClientEvent::create_item(item));
+                                }
+                                Ok(Box::new(next))
+                            }
+                            Err(e) => Err(e.to_string()),
+                        };
+                        let _ = tx.send(Internal::SessionOpened(opened));
+                    });
+                }
+                Action::SwitchSession => match self.pending_live.take() {
+                    Some(mut next) => {
+                        std::mem::swap(live, &mut next);
+                        // `next` is now the old session: it goes once its audio has played.
+                        self.retiring = Some(next);
+                        info!(call_id = %self.call_id, "switched to the next agent's session");
+                    }
+                    None => warn!(call_id = %self.call_id, "switch without an opened session"),
+                },
                 Action::ScheduleCallback { agent, envelope } => {
                     info!(call_id = %self.call_id, %agent, "callback scheduled");
                     self.agents

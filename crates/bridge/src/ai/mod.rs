@@ -241,6 +241,12 @@ struct Live {
     tracker: Tracker,
 }
 
+impl std::fmt::Debug for Live {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Live").finish_non_exhaustive()
+    }
+}
+
 impl Live {
     fn send(&mut self, ev: &ClientEvent) {
         self.tracker.on_client_event(ev);
@@ -338,19 +344,15 @@ pub async fn run(
     let mut backoff = Backoff::new(settings.reconnect_initial, settings.reconnect_max, &call_id);
     let (internal_tx, mut internal_rx) = mpsc::unbounded_channel();
     let mut agents = match &settings.agents {
-        Some(a) => match CallAgents::new(
-            a.clone(),
-            &settings.model,
-            call_id.clone(),
-            caller,
-            internal_tx,
-        ) {
-            Ok(c) => Some(c),
-            Err(e) => {
-                warn!(%call_id, error = %e, "agents session config; one plain agent instead");
-                None
+        Some(a) => {
+            match CallAgents::new(a.clone(), &settings, call_id.clone(), caller, internal_tx) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    warn!(%call_id, error = %e, "agents session config; one plain agent instead");
+                    None
+                }
             }
-        },
+        }
         None => None,
     };
     let config_now = |agents: &Option<CallAgents>| -> Option<SessionConfig> {
@@ -515,7 +517,23 @@ async fn drive(
                             let actions = a.router.on_tool_result(&tool_call, result);
                             a.apply(&mut live, actions);
                         }
-                        Internal::FirstAudio(t) => a.router.on_first_audio(t),
+                        Internal::FirstAudio(t) => {
+                            a.router.on_first_audio(t);
+                            // The new agent is heard: the old session's audio has all played.
+                            if a.retiring.take().is_some() {
+                                info!(%call_id, "previous agent's session closed");
+                            }
+                        }
+                        Internal::SessionOpened(Ok(next)) => {
+                            a.pending_live = Some(*next);
+                            let actions = a.router.on_session_ready(std::time::Instant::now());
+                            a.apply(&mut live, actions);
+                        }
+                        Internal::SessionOpened(Err(e)) => {
+                            warn!(%call_id, error = %e, "the next agent's session failed to open");
+                            let actions = a.router.on_session_failed(std::time::Instant::now(), &e);
+                            a.apply(&mut live, actions);
+                        }
                     }
                 }
             }
