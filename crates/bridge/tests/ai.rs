@@ -6,9 +6,10 @@
 
 mod common;
 
+use common::Caller;
+
 use bridge::ai::AiSettings;
 use bridge::{Bridge, BridgeConfig};
-use codec::{Decoder, Encoder, Frame, PayloadCodec};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -25,19 +26,6 @@ const VALIDATOR: &str = concat!(
     "/../realtime/tests/validate_realtime_events.py"
 );
 const TLS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/tls");
-
-/// Pseudo-random loud noise: "speech" for an energy VAD.
-fn noise(i: usize) -> Frame {
-    let mut f = Frame::silence();
-    let mut x = (i as u32).wrapping_mul(2_654_435_761) | 1;
-    for s in f.0.iter_mut() {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        *s = ((x >> 16) as i16) / 3;
-    }
-    f
-}
 
 fn temp_path(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("switchboard-{}-{name}", std::process::id()))
@@ -83,111 +71,6 @@ fn bridge_config(ai: AiSettings, ports: std::ops::RangeInclusive<u16>) -> Bridge
         rtp_ports: ports,
         ai: Some(ai),
         ..BridgeConfig::default()
-    }
-}
-
-/// A SIP caller with a PCMU RTP leg.
-struct Caller {
-    sip: UdpSocket,
-    media: UdpSocket,
-    uac: Uac,
-    server: SocketAddr,
-    bridge_rtp: SocketAddr,
-    enc: Encoder,
-    dec: Decoder,
-    seq: usize,
-    tick: tokio::time::Interval,
-}
-
-impl Caller {
-    async fn dial(server: SocketAddr, user: &str) -> Caller {
-        let sip = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let media = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let mut uac = Uac::new(user, sip.local_addr().unwrap(), server);
-        let inv = String::from_utf8(uac.invite(&[])).unwrap().replace(
-            "m=audio 40000",
-            &format!("m=audio {}", media.local_addr().unwrap().port()),
-        );
-        let bridge_rtp = common::call(&sip, server, &mut uac, inv.as_bytes()).await;
-        Caller {
-            sip,
-            media,
-            uac,
-            server,
-            bridge_rtp,
-            enc: Encoder::new(PayloadCodec::Pcmu).unwrap(),
-            dec: Decoder::new(PayloadCodec::Pcmu).unwrap(),
-            seq: 0,
-            tick: tokio::time::interval(Duration::from_millis(20)),
-        }
-    }
-
-    /// One 20 ms tick: send a frame (noise if `speak`), return the peak of what was heard.
-    async fn step(&mut self, speak: bool) -> i32 {
-        self.tick.tick().await;
-        let i = self.seq;
-        self.seq += 1;
-        let frame = if speak { noise(i) } else { Frame::silence() };
-        let mut payload = Vec::new();
-        self.enc.encode(&frame, &mut payload).unwrap();
-        self.media
-            .send_to(
-                &common::rtp_packet(i as u16, (i * 160) as u32, 0x4242, &payload),
-                self.bridge_rtp,
-            )
-            .await
-            .unwrap();
-        let mut buf = vec![0u8; 2048];
-        let mut peak = 0;
-        while let Ok(Ok((n, from))) =
-            timeout(Duration::from_millis(1), self.media.recv_from(&mut buf)).await
-        {
-            if from == self.bridge_rtp && n > 12 && buf[0] >> 6 == 2 && buf[1] & 0x7f == 0 {
-                let f = self.dec.decode(&buf[12..n]).unwrap();
-                peak = peak.max(f.0.iter().map(|s| i32::from(*s).abs()).max().unwrap_or(0));
-            }
-        }
-        peak
-    }
-
-    /// Speak for `speech` ticks, then listen; true once the agent is heard (within `max` ticks).
-    async fn speak_and_hear(&mut self, speech: usize, max: usize) -> bool {
-        for i in 0..max {
-            let peak = self.step(i < speech).await;
-            if i >= speech && peak > 3000 {
-                return true;
-            }
-        }
-        false
-    }
-
-    /// No BYE (or anything but retransmitted 200s) came from the bridge.
-    async fn assert_no_bye(&self) {
-        let mut buf = vec![0u8; 65535];
-        while let Ok(Ok((n, _))) =
-            timeout(Duration::from_millis(5), self.sip.recv_from(&mut buf)).await
-        {
-            let text = String::from_utf8_lossy(&buf[..n]);
-            assert!(!text.starts_with("BYE "), "the bridge hung up:\n{text}");
-        }
-    }
-
-    async fn hang_up(mut self) {
-        self.sip
-            .send_to(&self.uac.bye(), self.server)
-            .await
-            .unwrap();
-        let mut buf = vec![0u8; 65535];
-        loop {
-            let (n, _) = timeout(Duration::from_secs(5), self.sip.recv_from(&mut buf))
-                .await
-                .expect("200 to BYE")
-                .unwrap();
-            let text = String::from_utf8_lossy(&buf[..n]);
-            if text.starts_with("SIP/2.0 200") && text.contains("BYE") {
-                return;
-            }
-        }
     }
 }
 

@@ -7,6 +7,8 @@
 
 mod common;
 
+use common::noise;
+
 use bridge::ai::{Agents, AiSettings, CallHooks, ToolCall, ToolFuture, ToolRunner};
 use bridge::{Bridge, BridgeConfig};
 use codec::{Encoder, Frame, PayloadCodec};
@@ -58,18 +60,6 @@ impl ToolRunner for FakeTools {
             .push(format!("{}:{}", call.agent, call.tool));
         Box::pin(async move { Ok(serde_json::json!({"confirmation": "UPG-1", "plan": "Pro"})) })
     }
-}
-
-fn noise(i: usize) -> Frame {
-    let mut f = Frame::silence();
-    let mut x = (i as u32).wrapping_mul(2_654_435_761) | 1;
-    for s in f.0.iter_mut() {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        *s = ((x >> 16) as i16) / 3;
-    }
-    f
 }
 
 /// The demo scenario with every spoken turn a short tone (transcripts, heard lines and tool
