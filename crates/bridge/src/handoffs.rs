@@ -86,7 +86,13 @@ pub struct Records {
     pub repeat_window: Duration,
     /// Calls still up, by Call-ID: start time and handoff times (wall clock).
     open: Mutex<std::collections::HashMap<String, OpenCall>>,
+    /// Where callback requests are POSTed (the agents file's `callback_webhook`).
+    callback_webhook: Option<(WebhookClient, String)>,
 }
+
+/// Per-attempt timeout and retries of the callback webhook.
+pub const CALLBACK_WEBHOOK_TIMEOUT: Duration = Duration::from_secs(5);
+pub const CALLBACK_WEBHOOK_RETRIES: u32 = 3;
 
 #[derive(Debug, Default)]
 struct OpenCall {
@@ -117,7 +123,14 @@ impl Records {
             callbacks: Mutex::new(Vec::new()),
             repeat_window,
             open: Mutex::new(std::collections::HashMap::new()),
+            callback_webhook: None,
         }
+    }
+
+    /// POST every callback request to `url` as well (JSON of [`CallbackRequest`]).
+    pub fn with_callback_webhook(mut self, client: WebhookClient, url: String) -> Self {
+        self.callback_webhook = Some((client, url));
+        self
     }
 
     pub fn callbacks(&self) -> Vec<CallbackRequest> {
@@ -161,14 +174,42 @@ impl CallHooks for Records {
             if c.len() >= MAX_CALLBACKS {
                 c.remove(0);
             }
-            c.push(CallbackRequest {
+            let request = CallbackRequest {
                 id,
                 requested_at: SystemTime::now(),
                 call_id: call_id.to_string(),
                 caller: caller.to_string(),
                 agent: agent.to_string(),
                 envelope: envelope.clone(),
-            });
+            };
+            if let Some((client, url)) = &self.callback_webhook {
+                let (client, url) = (client.clone(), url.clone());
+                let body = ToolRequest {
+                    call_id: call_id.to_string(),
+                    agent: agent.to_string(),
+                    tool: "callback".to_string(),
+                    arguments: serde_json::to_value(&request).unwrap_or(Value::Null),
+                };
+                tokio::spawn(async move {
+                    match call_webhook(
+                        &client,
+                        &url,
+                        CALLBACK_WEBHOOK_TIMEOUT,
+                        CALLBACK_WEBHOOK_RETRIES,
+                        &body,
+                    )
+                    .await
+                    {
+                        Ok(_) => {
+                            tracing::info!(call_id = %body.call_id, "callback request delivered")
+                        }
+                        Err(e) => {
+                            tracing::warn!(call_id = %body.call_id, error = %e, "callback webhook failed; the request stays listed at /callbacks")
+                        }
+                    }
+                });
+            }
+            c.push(request);
         }
     }
 
@@ -232,14 +273,19 @@ pub fn agents_runtime(
     repeat_window: Duration,
 ) -> Result<(Agents, Arc<Records>), String> {
     let file = Arc::new(file);
-    let records = Arc::new(Records::new(
+    let webhooks = WebhookClient::new(tls)?;
+    let mut records = Records::new(
         Arc::new(InMemoryStore::default()),
         Arc::new(Metrics::new()),
         repeat_window,
-    ));
+    );
+    if let Some(url) = &file.callback_webhook {
+        records = records.with_callback_webhook(webhooks.clone(), url.clone());
+    }
+    let records = Arc::new(records);
     let tools = Tools {
         demo: Arc::new(Mutex::new(DemoDb::seeded())),
-        webhooks: WebhookClient::new(tls)?,
+        webhooks,
     };
     let agents = Agents {
         slots: Arc::new(SlotTable::new(&file)),
@@ -248,4 +294,55 @@ pub fn agents_runtime(
         hooks: records.clone(),
     };
     Ok((agents, records))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::routing::post;
+
+    #[tokio::test]
+    async fn callback_requests_are_listed_and_posted_to_the_webhook() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
+        let app = axum::Router::new().route(
+            "/cb",
+            post(move |axum::Json(v): axum::Json<Value>| {
+                let tx = tx.clone();
+                async move {
+                    let _ = tx.send(v);
+                    axum::Json(serde_json::json!({"ok": true}))
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        let tls = crate::ai::tls_config(None).unwrap();
+        let records = Records::new(
+            Arc::new(InMemoryStore::default()),
+            Arc::new(Metrics::new()),
+            Duration::from_secs(60),
+        )
+        .with_callback_webhook(
+            WebhookClient::new(tls).unwrap(),
+            format!("http://{addr}/cb"),
+        );
+        let env = Envelope {
+            summary: "wants Pro".into(),
+            ..Envelope::default()
+        };
+        records.on_callback("call-1", "+15550100", "sales", &env);
+        let listed = records.callbacks();
+        assert_eq!(listed.len(), 1);
+        assert_eq!((listed[0].id, listed[0].agent.as_str()), (1, "sales"));
+        let got = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got["tool"], "callback");
+        assert_eq!(got["arguments"]["caller"], "+15550100");
+        assert_eq!(got["arguments"]["envelope"]["summary"], "wants Pro");
+    }
 }

@@ -135,6 +135,8 @@ pub struct AgentsFile {
     pub voice: Voice,
     /// In file order.
     pub agents: Vec<Agent>,
+    /// Where callback requests (policy `callback`) are POSTed as JSON, if anywhere.
+    pub callback_webhook: Option<String>,
 }
 
 /// Default of the file's `voice`.
@@ -278,6 +280,7 @@ struct RawFile {
     #[serde(default)]
     voice_mode: VoiceMode,
     voice: Option<Spanned<toml::Value>>,
+    callback_webhook: Option<Spanned<String>>,
     #[serde(default)]
     agent: Vec<RawAgent>,
 }
@@ -431,6 +434,7 @@ impl Loader<'_> {
                     voice_mode: VoiceMode::Same,
                     voice: Voice::named(DEFAULT_VOICE),
                     agents: Vec::new(),
+                    callback_webhook: None,
                 });
             }
         };
@@ -494,12 +498,23 @@ impl Loader<'_> {
             agents.push(self.agent(i, a, &first));
         }
 
+        let callback_webhook = raw.callback_webhook.as_ref().and_then(|u| {
+            let url = u.get_ref().trim().to_string();
+            if http_url(&url) {
+                Some(url)
+            } else {
+                let why = format!("{url:?} is not an http:// or https:// URL");
+                self.err(u.span().start, "callback_webhook", Rule::BadBackend(why));
+                None
+            }
+        });
         let file = AgentsFile {
             source: self.file.to_string(),
             entry: raw.entry.into_inner(),
             voice_mode: raw.voice_mode,
             voice: voice.unwrap_or_else(|| Voice::named(DEFAULT_VOICE)),
             agents,
+            callback_webhook,
         };
         // Only meaningful on a graph whose edges all resolve.
         if self.errors.is_empty() {
@@ -680,6 +695,13 @@ impl Loader<'_> {
     }
 }
 
+/// `http://HOST...` or `https://HOST...`.
+fn http_url(url: &str) -> bool {
+    url.strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .is_some_and(|r| !r.is_empty() && !r.starts_with('/'))
+}
+
 fn backend(v: &toml::Value) -> Result<Backend, String> {
     match v {
         toml::Value::String(s) if s == "builtin" => Ok(Backend::Builtin),
@@ -696,10 +718,7 @@ fn backend(v: &toml::Value) -> Result<Backend, String> {
                 Some(_) => return Err("webhook must be a string".into()),
                 None => return Err("missing webhook".into()),
             };
-            let rest = url
-                .strip_prefix("http://")
-                .or_else(|| url.strip_prefix("https://"));
-            if rest.is_none_or(|r| r.is_empty() || r.starts_with('/')) {
+            if !http_url(&url) {
                 return Err(format!("{url:?} is not an http:// or https:// URL"));
             }
             let timeout_ms = match t.get("timeout_ms") {
@@ -926,6 +945,7 @@ mod tests {
             voice_mode: VoiceMode::Same,
             voice: Voice::named(DEFAULT_VOICE),
             agents: vec![agent("a", &["b"]), agent("b", &["c"]), agent("c", &["b"])],
+            callback_webhook: None,
         };
         let (i, rule) = stuck_agent(&file).unwrap();
         assert_eq!(i, 0);

@@ -567,3 +567,29 @@ fn handoff_target_maps_tool_names_back_to_allowed_agents() {
     assert!(f.handoff_target(support, "check_billing").is_none());
     assert!(f.handoff_target(support, "handoff_to_nobody").is_none());
 }
+
+#[test]
+fn callback_webhook_is_an_http_url_or_an_error_on_its_line() {
+    let ok = file(&[
+        "entry = \"a\"",
+        "callback_webhook = \"https://crm.example/callbacks\"",
+        "[[agent]]",
+        "name = \"a\"",
+        "instructions = \"x\"",
+    ]);
+    assert_eq!(
+        load(&ok).callback_webhook.as_deref(),
+        Some("https://crm.example/callbacks")
+    );
+    let bad = ok.replace("https://crm.example/callbacks", "ftp://x");
+    let e = errors(&bad);
+    assert_eq!(e.len(), 1);
+    assert!(
+        e[0].starts_with("agents.toml:2: callback_webhook: "),
+        "{e:?}"
+    );
+    assert!(AgentsFile::embedded_default()
+        .unwrap()
+        .callback_webhook
+        .is_none());
+}
