@@ -91,6 +91,9 @@ struct Rtp {
 }
 
 struct Outcome {
+    /// Realtime `error` events the bridge received (a response.create sent while a response
+    /// was active would be one: `conversation_already_has_active_response`).
+    server_errors: u64,
     seen: Seen,
     summary: CallSummary,
     rtp: Rtp,
@@ -125,6 +128,7 @@ async fn seed_call(voice_mode: &str, ports: std::ops::RangeInclusive<u16>) -> Ou
     ));
     let _ = std::fs::remove_file(&log);
     let mut ai = AiSettings::new(sim.url(), "unused with agents").unwrap();
+    let counters = ai.counters.clone();
     ai.event_log = Some(Arc::new(bridge::ai::EventLog::open(&log).unwrap()));
     ai.agents = Some(Agents {
         slots: Arc::new(SlotTable::new(&file)),
@@ -292,6 +296,7 @@ async fn seed_call(voice_mode: &str, ports: std::ops::RangeInclusive<u16>) -> Ou
     let sessions = sim.connections_accepted();
     let seen = std::mem::take(&mut *recorder.0.lock().unwrap());
     Outcome {
+        server_errors: counters.snapshot().server_errors,
         seen,
         summary,
         rtp,
@@ -320,12 +325,16 @@ fn validate_client_events(log: &std::path::Path) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_seed_call_router_support_sales_in_one_dialog_and_one_rtp_stream() {
     let Outcome {
+        server_errors,
         seen,
         summary,
         rtp,
         sessions,
         log,
     } = seed_call("same", 35000..=35099).await;
+    // Handoffs arrive while their response still streams: the acknowledgment's
+    // response.create waited for response.done.
+    assert_eq!(server_errors, 0);
     // One stream, continuous.
     assert_eq!(
         rtp.ssrcs.len(),

@@ -668,3 +668,20 @@ fn hanging_up_while_the_new_session_opens_gives_both_slots_back() {
     r.finish();
     assert_eq!((slots.in_use("router"), slots.in_use("support")), (0, 0));
 }
+
+#[test]
+fn barge_in_during_the_narration_still_hands_over_with_the_context() {
+    // The caller talks over the narration: the response ends cancelled (turn_detected); the
+    // handoff goes ahead, the new agent answers what the caller just said with the context.
+    let file = demo();
+    let mut r = router(file.clone(), Arc::new(SlotTable::new(&file)));
+    let t = Instant::now();
+    r.on_function_call(t, "resp_1", "call_1", "handoff_to_support", BILLING, false);
+    r.on_transcript(Role::User, "Wait, it was actually two charges.");
+    let a = r.on_response_done(t, Some(NARRATION_PURPOSE));
+    assert_eq!(r.current_agent(), "support");
+    let Some(Action::Handoff(h)) = a.iter().find(|x| matches!(x, Action::Handoff(_))) else {
+        panic!("{a:?}")
+    };
+    assert_eq!(h.envelope.entities["amount"], "$49.00");
+}
