@@ -17,6 +17,13 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
+/// Orders for the endpoint task from the rest of the process.
+#[derive(Debug)]
+pub enum Control {
+    /// New calls use these agents (SIGHUP reload); calls in progress keep theirs.
+    ReloadAgents(Box<crate::ai::Agents>),
+}
+
 /// Live figures the admin API reads.
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
 pub struct Snapshot {
@@ -151,6 +158,7 @@ impl Core {
         mut inbound: mpsc::Receiver<Inbound>,
         mut tcp_reg: mpsc::Receiver<(SocketAddr, mpsc::Sender<Vec<u8>>)>,
         mut shutdown: watch::Receiver<bool>,
+        mut control: mpsc::UnboundedReceiver<Control>,
     ) {
         let mut notes = match self.notes_rx.take() {
             Some(n) => n,
@@ -196,6 +204,7 @@ impl Core {
                     self.run_actions(t);
                 }
                 _ = housekeeping.tick() => self.release_memory(),
+                Some(c) = control.recv() => self.on_control(c),
                 changed = shutdown.changed(), if self.draining_since.is_none() => {
                     if changed.is_err() || *shutdown.borrow() {
                         info!(active = self.calls.len(), "draining: new calls get 503");
@@ -218,6 +227,19 @@ impl Core {
                     break;
                 }
             }
+        }
+    }
+
+    fn on_control(&mut self, c: Control) {
+        match c {
+            Control::ReloadAgents(agents) => match self.cfg.ai.as_mut() {
+                Some(ai) => {
+                    info!(file = %agents.file.source, agents = agents.file.agents.len(),
+                          active = self.calls.len(), "agents reloaded: new calls use them");
+                    ai.agents = Some(*agents);
+                }
+                None => warn!("agents reload ignored: no Realtime side configured"),
+            },
         }
     }
 

@@ -13,7 +13,7 @@ pub mod ports;
 pub mod tools;
 mod transport;
 
-pub use crate::core::Snapshot;
+pub use crate::core::{Control, Snapshot};
 pub use config::BridgeConfig;
 
 use std::net::SocketAddr;
@@ -81,6 +81,7 @@ pub struct Bridge {
     pub admin_addr: Option<SocketAddr>,
     snapshot: Arc<Mutex<Snapshot>>,
     shutdown: watch::Sender<bool>,
+    control: mpsc::UnboundedSender<Control>,
     core: JoinHandle<()>,
 }
 
@@ -128,19 +129,28 @@ impl Bridge {
             None => None,
         };
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let (control, control_rx) = mpsc::unbounded_channel();
         let core = core::Core::new(cfg, udp, in_tx, snapshot.clone());
-        let core = tokio::spawn(core.run(in_rx, reg_rx, shutdown_rx));
+        let core = tokio::spawn(core.run(in_rx, reg_rx, shutdown_rx, control_rx));
         Ok(Bridge {
             sip_addrs,
             admin_addr,
             snapshot,
             shutdown,
+            control,
             core,
         })
     }
 
     pub fn snapshot(&self) -> Snapshot {
         self.snapshot.lock().map(|g| *g).unwrap_or_default()
+    }
+
+    /// New calls use `agents` from now on; calls in progress keep theirs (SIGHUP reload).
+    pub fn reload_agents(&self, agents: ai::Agents) -> bool {
+        self.control
+            .send(Control::ReloadAgents(Box::new(agents)))
+            .is_ok()
     }
 
     /// Begin draining: new calls get 503; active ones end by themselves or at the drain timeout.

@@ -322,6 +322,8 @@ async fn run(args: RunArgs) -> ExitCode {
         tracing::info!(url = %ai.url, model = %ai.model, auth = ?ai.auth.as_ref().map(|_| "set"), "Realtime");
         cfg.ai = Some(ai);
     }
+    // What a SIGHUP reload keeps: the tools and the records (memory, metrics, callbacks).
+    let reload_base = cfg.ai.as_ref().and_then(|a| a.agents.clone());
     let bridge = match Bridge::start(cfg).await {
         Ok(b) => b,
         Err(e) => {
@@ -330,7 +332,7 @@ async fn run(args: RunArgs) -> ExitCode {
         }
     };
     tracing::info!(sip = ?bridge.sip_addrs, admin = ?bridge.admin_addr, "switchboard running; SIGINT/SIGTERM drains");
-    wait_for_signal().await;
+    run_until_stopped(&bridge, &args, reload_base).await;
     tracing::info!("signal received: draining");
     bridge.drain();
     bridge.join().await;
@@ -361,6 +363,54 @@ fn realtime_target(args: &RunArgs) -> Result<Option<(String, Option<bridge::ai::
         ));
     }
     Ok(Some((url, auth)))
+}
+
+/// Serve until SIGTERM/SIGINT; on SIGHUP reload the agents file (new calls use it).
+async fn run_until_stopped(bridge: &Bridge, args: &RunArgs, base: Option<bridge::ai::Agents>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            wait_for_signal().await;
+            return;
+        };
+        let stop = wait_for_signal();
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                _ = &mut stop => return,
+                _ = hup.recv() => reload_agents(bridge, args, base.as_ref()),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (bridge, args, base);
+        wait_for_signal().await;
+    }
+}
+
+fn reload_agents(bridge: &Bridge, args: &RunArgs, base: Option<&bridge::ai::Agents>) {
+    let (Some(path), Some(base)) = (&args.agents, base) else {
+        tracing::warn!("SIGHUP: no --agents file to reload (the embedded demo cannot change)");
+        return;
+    };
+    match router::AgentsFile::load(path) {
+        Ok(file) => {
+            let agents = bridge::ai::Agents {
+                slots: std::sync::Arc::new(router::SlotTable::new(&file)),
+                file: std::sync::Arc::new(file),
+                tools: base.tools.clone(),
+                hooks: base.hooks.clone(),
+            };
+            if bridge.reload_agents(agents) {
+                tracing::info!(path = %path.display(), "SIGHUP: agents file reloaded");
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "SIGHUP: agents file rejected; calls keep the previous one")
+        }
+    }
 }
 
 async fn wait_for_signal() {

@@ -81,3 +81,126 @@ fn sim_subcommand_serves_websocket_on_loopback() {
     let _ = child.wait();
     assert!(ok, "switchboard sim answered the WebSocket upgrade");
 }
+
+/// Lines of a child's stderr, read on a thread, with a deadline per wait.
+struct Lines(std::sync::mpsc::Receiver<String>);
+
+impl Lines {
+    fn of(child: &mut std::process::Child) -> Lines {
+        use std::io::BufRead;
+        let err = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Lines(rx)
+    }
+
+    /// The first line containing `what` within 10 s.
+    fn wait_for(&self, what: &str) -> String {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut seen = Vec::new();
+        while let Some(left) = until.checked_duration_since(std::time::Instant::now()) {
+            match self.0.recv_timeout(left) {
+                Ok(l) if l.contains(what) => return l,
+                Ok(l) => seen.push(l),
+                Err(_) => break,
+            }
+        }
+        panic!("no line with {what:?}; saw:\n{}", seen.join("\n"));
+    }
+}
+
+fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig} {pid}");
+}
+
+#[test]
+fn sighup_reloads_the_agents_file_and_keeps_the_old_one_when_the_new_is_bad() {
+    let dir = std::env::temp_dir().join(format!("sb-hup-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("agents.toml");
+    std::fs::write(&path, router::EMBEDDED_DEFAULT).unwrap();
+    let mut child = bin()
+        .args([
+            "run",
+            "--sip-listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--agents",
+        ])
+        .arg(&path)
+        .env("RUST_LOG", "info")
+        .env_remove("OPENAI_API_KEY")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = Lines::of(&mut child);
+    lines.wait_for("switchboard running");
+    // A broken file: rejected with its line, the process keeps running.
+    std::fs::write(
+        &path,
+        router::EMBEDDED_DEFAULT.replace("handoffs = [\"sales\"]", "handoffs = [\"billing\"]"),
+    )
+    .unwrap();
+    signal(child.id(), "-HUP");
+    let line = lines.wait_for("agents file rejected");
+    assert!(
+        line.contains("agents.toml:") && line.contains("unknown agent"),
+        "{line}"
+    );
+    // A good one: reloaded.
+    std::fs::write(
+        &path,
+        router::EMBEDDED_DEFAULT.replace("capacity = 20", "capacity = 5"),
+    )
+    .unwrap();
+    signal(child.id(), "-HUP");
+    // The endpoint task took the new agents (new calls use them).
+    lines.wait_for("agents reloaded: new calls use them");
+    signal(child.id(), "-TERM");
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_bad_agents_file_at_start_names_file_line_and_field() {
+    let dir = std::env::temp_dir().join(format!("sb-agents-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("agents.toml");
+    std::fs::write(&path, "entry = \"router\"\n[[agent]]\nname = \"router\"\ninstructions = \"x\"\nhandoffs = [\"nobody\"]\n").unwrap();
+    let out = bin()
+        .args([
+            "run",
+            "--sip-listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--agents",
+        ])
+        .arg(&path)
+        .env_remove("OPENAI_API_KEY")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("agents.toml:5: agent[0].handoffs[0]: unknown agent \"nobody\""),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
