@@ -2,38 +2,85 @@
 //! operations issue.)
 
 use crate::ai::{AiCounters, AiStats};
-use crate::core::Snapshot;
+use crate::core::{CallInfo, Control, Snapshot};
 use crate::handoffs::Records;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, oneshot};
 
+/// What the admin API reads and asks.
 #[derive(Clone)]
-struct AdminState {
-    snapshot: Arc<Mutex<Snapshot>>,
-    ai: Option<Arc<AiCounters>>,
-    records: Option<Arc<Records>>,
+pub struct AdminState {
+    pub snapshot: Arc<Mutex<Snapshot>>,
+    pub ai: Option<Arc<AiCounters>>,
+    pub records: Option<Arc<Records>>,
+    /// To the endpoint task: list and hang up calls.
+    pub control: mpsc::UnboundedSender<Control>,
 }
 
-pub fn router(
-    snapshot: Arc<Mutex<Snapshot>>,
-    ai: Option<Arc<AiCounters>>,
-    records: Option<Arc<Records>>,
-) -> Router {
+pub fn router(state: AdminState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/stats", get(stats))
         .route("/metrics", get(metrics))
         .route("/callbacks", get(callbacks))
-        .with_state(AdminState {
-            snapshot,
-            ai,
-            records,
-        })
+        .route("/calls", get(calls))
+        .route("/calls/{id}", get(call).delete(hang_up))
+        .with_state(state)
+}
+
+async fn list_calls(s: &AdminState) -> Option<Vec<CallInfo>> {
+    let (tx, rx) = oneshot::channel();
+    s.control.send(Control::ListCalls(tx)).ok()?;
+    let mut list = rx.await.ok()?;
+    if let Some(r) = &s.records {
+        for c in &mut list {
+            c.agent = r.current_agent(&c.call_id);
+        }
+    }
+    Some(list)
+}
+
+/// Calls in progress: Call-ID, parties, duration, state, the agent that has the caller.
+async fn calls(State(s): State<AdminState>) -> axum::response::Response {
+    match list_calls(&s).await {
+        Some(list) => Json(list).into_response(),
+        None => (StatusCode::SERVICE_UNAVAILABLE, "stopping\n").into_response(),
+    }
+}
+
+/// One call: in progress (as in `/calls`), or its record once ended (agent path, envelopes
+/// with the transcript, the seed metrics).
+async fn call(State(s): State<AdminState>, Path(id): Path<String>) -> axum::response::Response {
+    if let Some(c) = list_calls(&s)
+        .await
+        .and_then(|l| l.into_iter().find(|c| c.call_id == id))
+    {
+        return Json(serde_json::json!({"active": true, "call": c})).into_response();
+    }
+    match s.records.as_ref().and_then(|r| r.memory.get(&id)) {
+        Some(record) => {
+            Json(serde_json::json!({"active": false, "record": record})).into_response()
+        }
+        None => (StatusCode::NOT_FOUND, "no such call\n").into_response(),
+    }
+}
+
+/// Hang up a call in progress.
+async fn hang_up(State(s): State<AdminState>, Path(id): Path<String>) -> axum::response::Response {
+    let (tx, rx) = oneshot::channel();
+    if s.control.send(Control::Hangup(id, tx)).is_err() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "stopping\n").into_response();
+    }
+    match rx.await {
+        Ok(true) => (StatusCode::OK, "hung up\n").into_response(),
+        _ => (StatusCode::NOT_FOUND, "no such call\n").into_response(),
+    }
 }
 
 /// Prometheus text: the handoff metrics (the operations issue adds the rest).

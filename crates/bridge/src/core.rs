@@ -22,6 +22,26 @@ use tracing::{debug, info, warn};
 pub enum Control {
     /// New calls use these agents (SIGHUP reload); calls in progress keep theirs.
     ReloadAgents(Box<crate::ai::Agents>),
+    /// The calls in progress.
+    ListCalls(tokio::sync::oneshot::Sender<Vec<CallInfo>>),
+    /// Hang up a call (BYE, or 480 while ringing); false if there is no such call.
+    Hangup(String, tokio::sync::oneshot::Sender<bool>),
+}
+
+/// A call in progress, for `GET /calls`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CallInfo {
+    pub call_id: String,
+    pub from: String,
+    pub to: String,
+    pub remote: String,
+    /// Unix seconds.
+    pub started_at: u64,
+    pub duration_s: f64,
+    /// `ringing` or `answered`.
+    pub state: &'static str,
+    /// The agent that has the caller (filled in by the admin API).
+    pub agent: Option<String>,
 }
 
 /// Live figures the admin API reads.
@@ -65,6 +85,10 @@ struct ActiveCall {
     negotiated: Option<Negotiated>,
     flow: Flow,
     call_id: String,
+    from: String,
+    to: String,
+    started: Instant,
+    started_wall: std::time::SystemTime,
 }
 
 pub struct Core {
@@ -240,6 +264,44 @@ impl Core {
                 }
                 None => warn!("agents reload ignored: no Realtime side configured"),
             },
+            Control::ListCalls(reply) => {
+                let t = now();
+                let list = self
+                    .calls
+                    .values()
+                    .map(|c| CallInfo {
+                        call_id: c.call_id.clone(),
+                        from: c.from.clone(),
+                        to: c.to.clone(),
+                        remote: c.flow.remote.to_string(),
+                        started_at: c
+                            .started_wall
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map(|d| d.as_secs())
+                            .unwrap_or(0),
+                        duration_s: t.saturating_duration_since(c.started).as_secs_f64(),
+                        state: if c.media.is_some() {
+                            "answered"
+                        } else {
+                            "ringing"
+                        },
+                        agent: None,
+                    })
+                    .collect();
+                let _ = reply.send(list);
+            }
+            Control::Hangup(call_id, reply) => {
+                let h = self
+                    .calls
+                    .iter()
+                    .find(|(_, c)| c.call_id == call_id)
+                    .map(|(h, _)| *h);
+                if let Some(h) = h {
+                    info!(%call_id, "hung up by the admin API");
+                    self.ep.hangup(now(), h, "admin");
+                }
+                let _ = reply.send(h.is_some());
+            }
         }
     }
 
@@ -456,6 +518,10 @@ impl Core {
                         negotiated: c.negotiated,
                         flow: c.flow,
                         call_id: c.call_id,
+                        from: c.from,
+                        to: c.to,
+                        started: t,
+                        started_wall: std::time::SystemTime::now(),
                     },
                 );
                 if self.cfg.answer_delay.is_zero() {

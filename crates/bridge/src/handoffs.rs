@@ -98,6 +98,8 @@ pub const CALLBACK_WEBHOOK_RETRIES: u32 = 3;
 struct OpenCall {
     started: Option<SystemTime>,
     handoffs_at: Vec<SystemTime>,
+    /// The agent that has the caller now.
+    agent: String,
 }
 
 impl std::fmt::Debug for Records {
@@ -133,6 +135,15 @@ impl Records {
         self
     }
 
+    /// The agent that has the caller of `call_id` now (calls in progress only).
+    pub fn current_agent(&self, call_id: &str) -> Option<String> {
+        self.open
+            .lock()
+            .ok()
+            .and_then(|o| o.get(call_id).map(|c| c.agent.clone()))
+            .filter(|a| !a.is_empty())
+    }
+
     pub fn callbacks(&self) -> Vec<CallbackRequest> {
         self.callbacks.lock().map(|c| c.clone()).unwrap_or_default()
     }
@@ -148,19 +159,20 @@ impl CallHooks for Records {
             .and_then(|r| returning_caller_note(&r))
     }
 
-    fn on_call_start(&self, call_id: &str, _caller: &str) {
+    fn on_call_start(&self, call_id: &str, _caller: &str, agent: &str) {
         if let Ok(mut open) = self.open.lock() {
-            open.entry(call_id.to_string()).or_default().started = Some(SystemTime::now());
+            let c = open.entry(call_id.to_string()).or_default();
+            c.started = Some(SystemTime::now());
+            c.agent = agent.to_string();
         }
     }
 
     fn on_handoff(&self, call_id: &str, event: &HandoffEvent) {
         self.metrics.record_handoff(&event.from, &event.to);
         if let Ok(mut open) = self.open.lock() {
-            open.entry(call_id.to_string())
-                .or_default()
-                .handoffs_at
-                .push(SystemTime::now());
+            let c = open.entry(call_id.to_string()).or_default();
+            c.handoffs_at.push(SystemTime::now());
+            c.agent = event.to.clone();
         }
     }
 

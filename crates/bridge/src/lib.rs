@@ -13,7 +13,7 @@ pub mod ports;
 pub mod tools;
 mod transport;
 
-pub use crate::core::{Control, Snapshot};
+pub use crate::core::{CallInfo, Control, Snapshot};
 pub use config::BridgeConfig;
 
 use std::net::SocketAddr;
@@ -107,6 +107,7 @@ impl Bridge {
             sip_addrs.push(bound);
         }
         let snapshot = Arc::new(Mutex::new(Snapshot::default()));
+        let (control, control_rx) = mpsc::unbounded_channel();
         let admin_addr = match cfg.admin_listen {
             Some(addr) => {
                 let listener = TcpListener::bind(addr)
@@ -115,11 +116,12 @@ impl Bridge {
                 let bound = listener
                     .local_addr()
                     .map_err(|source| BridgeError::Admin { addr, source })?;
-                let app = admin::router(
-                    snapshot.clone(),
-                    cfg.ai.as_ref().map(|a| a.counters.clone()),
-                    cfg.records.clone(),
-                );
+                let app = admin::router(admin::AdminState {
+                    snapshot: snapshot.clone(),
+                    ai: cfg.ai.as_ref().map(|a| a.counters.clone()),
+                    records: cfg.records.clone(),
+                    control: control.clone(),
+                });
                 tokio::spawn(async move {
                     let _ = axum::serve(listener, app).await;
                 });
@@ -129,7 +131,6 @@ impl Bridge {
             None => None,
         };
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let (control, control_rx) = mpsc::unbounded_channel();
         let core = core::Core::new(cfg, udp, in_tx, snapshot.clone());
         let core = tokio::spawn(core.run(in_rx, reg_rx, shutdown_rx, control_rx));
         Ok(Bridge {

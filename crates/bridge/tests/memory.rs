@@ -57,6 +57,7 @@ async fn a_returning_caller_is_met_with_what_the_last_call_left() {
 
     // First call: greeting, the billing question, the handoff to support, hang up.
     let mut first = Caller::dial(server, "memory").await;
+    let first_id = first.uac.call_id.clone();
     assert!(first.speak_and_hear(0, 150).await, "greeting");
     for _ in 0..60 {
         first.step(false).await;
@@ -95,7 +96,7 @@ async fn a_returning_caller_is_met_with_what_the_last_call_left() {
     // Second call from the same caller (From sip:caller@127.0.0.1): the router starts with
     // the note.
     let before = std::fs::read_to_string(&log).unwrap().lines().count();
-    let mut second = Caller::dial(server, "memory").await;
+    let mut second = Caller::dial(server, "memory-2").await;
     assert!(second.speak_and_hear(0, 150).await, "greeting again");
     let text = std::fs::read_to_string(&log).unwrap();
     let update = text
@@ -108,10 +109,47 @@ async fn a_returning_caller_is_met_with_what_the_last_call_left() {
     assert!(instructions.contains("router agent"), "{instructions}");
     assert!(instructions.contains("Returning caller"), "{instructions}");
     assert!(instructions.contains("billing_question"), "{instructions}");
-    second.hang_up().await;
+
+    // The admin API: the call in progress with its agent; hang it up from there.
+    let admin = bridge.admin_addr.unwrap();
+    let list = http_get(admin, "/calls").await;
+    assert!(
+        list.contains(&format!("\"call_id\":\"{}\"", second.uac.call_id)),
+        "{list}"
+    );
+    assert!(
+        list.contains("\"agent\":\"router\"") && list.contains("\"state\":\"answered\""),
+        "{list}"
+    );
+    let gone = http("DELETE", admin, &format!("/calls/{}", second.uac.call_id)).await;
+    assert!(
+        gone.starts_with("HTTP/1.1 200") || gone.starts_with("HTTP/1.0 200"),
+        "{gone}"
+    );
+    let mut buf = vec![0u8; 65535];
+    let mut bye = false;
+    for _ in 0..50 {
+        if let Ok(Ok((n, _))) =
+            tokio::time::timeout(Duration::from_millis(100), second.sip.recv_from(&mut buf)).await
+        {
+            bye |= buf[..n].starts_with(b"BYE ");
+            if bye {
+                break;
+            }
+        }
+    }
+    assert!(bye, "DELETE /calls/ID sent a BYE");
+    let missing = http("DELETE", admin, "/calls/no-such-call").await;
+    assert!(missing.contains(" 404 "), "{missing}");
+    // An ended call: its record, transcript included.
+    let record = http_get(admin, &format!("/calls/{first_id}")).await;
+    assert!(
+        record.contains("\"active\":false") && record.contains("billing_question"),
+        "{record}"
+    );
+    assert!(record.contains("\"transcript\""), "{record}");
 
     // The admin API serves the seed metrics.
-    let admin = bridge.admin_addr.unwrap();
     let body = http_get(admin, "/metrics").await;
     assert!(
         body.contains("switchboard_handoffs_total{from=\"router\",to=\"support\"} 1"),
@@ -123,11 +161,15 @@ async fn a_returning_caller_is_met_with_what_the_last_call_left() {
     );
 }
 
-/// A plain HTTP/1.0 GET over loopback (the response, headers included).
 async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    http("GET", addr, path).await
+}
+
+/// A plain HTTP/1.0 request over loopback (the response, headers included).
+async fn http(method: &str, addr: std::net::SocketAddr, path: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: test\r\n\r\n").as_bytes())
+    s.write_all(format!("{method} {path} HTTP/1.0\r\nHost: test\r\n\r\n").as_bytes())
         .await
         .unwrap();
     let mut out = String::new();

@@ -50,8 +50,8 @@ pub trait CallHooks: Send + Sync {
     fn caller_note(&self, _caller: &str) -> Option<String> {
         None
     }
-    /// A call with agents started.
-    fn on_call_start(&self, _call_id: &str, _caller: &str) {}
+    /// A call with agents started; `agent` answers it.
+    fn on_call_start(&self, _call_id: &str, _caller: &str, _agent: &str) {}
     /// A handoff completed.
     fn on_handoff(&self, _call_id: &str, _event: &HandoffEvent) {}
     /// A handoff was refused or rerouted.
@@ -140,7 +140,9 @@ impl CallAgents {
         caller: String,
         internal_tx: mpsc::UnboundedSender<Internal>,
     ) -> Result<Self, realtime::ConfigError> {
-        agents.hooks.on_call_start(&call_id, &caller);
+        agents
+            .hooks
+            .on_call_start(&call_id, &caller, &agents.file.entry);
         let note = agents.hooks.caller_note(&caller);
         let router = CallRouter::new(
             agents.file.clone(),
