@@ -88,6 +88,8 @@ pub struct Records {
     open: Mutex<std::collections::HashMap<String, OpenCall>>,
     /// Where callback requests are POSTed (the agents file's `callback_webhook`).
     callback_webhook: Option<(WebhookClient, String)>,
+    /// The customer store consulted at call start (the built-in demo database).
+    customers: Option<Arc<Mutex<DemoDb>>>,
 }
 
 /// Per-attempt timeout and retries of the callback webhook.
@@ -126,7 +128,14 @@ impl Records {
             repeat_window,
             open: Mutex::new(std::collections::HashMap::new()),
             callback_webhook: None,
+            customers: None,
         }
+    }
+
+    /// Look callers up in `db` at call start (their account goes to the entry agent).
+    pub fn with_customers(mut self, db: Arc<Mutex<DemoDb>>) -> Self {
+        self.customers = Some(db);
+        self
     }
 
     /// POST every callback request to `url` as well (JSON of [`CallbackRequest`]).
@@ -154,9 +163,20 @@ impl CallHooks for Records {
         if is_anonymous(caller) {
             return None;
         }
-        self.memory
+        let memory = self
+            .memory
             .last_for(caller)
-            .and_then(|r| returning_caller_note(&r))
+            .and_then(|r| returning_caller_note(&r));
+        // The customer store: who this number or SIP user is, so nobody asks for the account.
+        let customer = self.customers.as_ref().and_then(|db| {
+            let db = db.lock().ok()?;
+            let c = db.customer_for_caller(caller)?;
+            Some(format!("Customer on file for this caller: {}", c.state()))
+        });
+        match (memory, customer) {
+            (None, None) => None,
+            (a, b) => Some([a, b].into_iter().flatten().collect::<Vec<_>>().join("\n")),
+        }
     }
 
     fn on_call_start(&self, call_id: &str, _caller: &str, agent: &str) {
@@ -294,11 +314,9 @@ pub fn agents_runtime(
     if let Some(url) = &file.callback_webhook {
         records = records.with_callback_webhook(webhooks.clone(), url.clone());
     }
-    let records = Arc::new(records);
-    let tools = Tools {
-        demo: Arc::new(Mutex::new(DemoDb::seeded())),
-        webhooks,
-    };
+    let demo = Arc::new(Mutex::new(DemoDb::seeded()));
+    let records = Arc::new(records.with_customers(demo.clone()));
+    let tools = Tools { demo, webhooks };
     let agents = Agents {
         slots: Arc::new(SlotTable::new(&file)),
         file,
@@ -356,5 +374,22 @@ mod tests {
         assert_eq!(got["tool"], "callback");
         assert_eq!(got["arguments"]["caller"], "+15550100");
         assert_eq!(got["arguments"]["envelope"]["summary"], "wants Pro");
+    }
+
+    #[test]
+    fn a_known_caller_is_introduced_to_the_entry_agent_from_the_customer_store() {
+        let records = Records::new(
+            Arc::new(InMemoryStore::default()),
+            Arc::new(Metrics::new()),
+            Duration::from_secs(60),
+        )
+        .with_customers(Arc::new(Mutex::new(DemoDb::seeded())));
+        let note = records.caller_note("+15550100@carrier.example").unwrap();
+        assert!(
+            note.contains("C-1042") && note.contains("Standard"),
+            "{note}"
+        );
+        assert!(records.caller_note("stranger@example.com").is_none());
+        assert!(records.caller_note("anonymous@anonymous.invalid").is_none());
     }
 }
