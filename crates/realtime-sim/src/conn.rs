@@ -81,6 +81,8 @@ pub(crate) async fn serve(tcp: TcpStream, peer: SocketAddr, seq: u64, ctx: ConnC
         .write_buffer_size(16 * 1024)
         .max_message_size(Some(8 << 20))
         .max_frame_size(Some(8 << 20));
+    // Events are small and latency matters (the API answers at once): no Nagle delay.
+    let _ = tcp.set_nodelay(true);
     let ws = match tokio_tungstenite::accept_async_with_config(tcp, Some(config)).await {
         Ok(ws) => ws,
         Err(e) => {
