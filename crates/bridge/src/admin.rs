@@ -20,6 +20,8 @@ pub struct AdminState {
     pub records: Option<Arc<Records>>,
     /// To the endpoint task: list and hang up calls.
     pub control: mpsc::UnboundedSender<Control>,
+    /// Calls, setup and RTP.
+    pub ops: Arc<crate::metrics::OpsMetrics>,
 }
 
 pub fn router(state: AdminState) -> Router {
@@ -83,13 +85,116 @@ async fn hang_up(State(s): State<AdminState>, Path(id): Path<String>) -> axum::r
     }
 }
 
-/// Prometheus text: the handoff metrics (the operations issue adds the rest).
+/// Prometheus text: calls (active, ended by reason, setup time), SIP protection counters, RTP
+/// quality, Realtime sessions (errors, reconnects, dropped audio, tokens) and the seed's
+/// handoff metrics.
 async fn metrics(State(s): State<AdminState>) -> impl IntoResponse {
-    let body = s
-        .records
-        .as_ref()
-        .map(|r| r.metrics.render())
-        .unwrap_or_default();
+    let snap = read(&s);
+    let ai = s.ai.as_ref().map(|c| c.snapshot()).unwrap_or_default();
+    let gauges = [
+        (
+            "switchboard_calls_active",
+            "Calls in progress.",
+            snap.calls as f64,
+        ),
+        (
+            "switchboard_rtp_ports_in_use",
+            "RTP port pairs bound.",
+            snap.rtp_ports_in_use as f64,
+        ),
+        (
+            "switchboard_draining",
+            "1 while draining after SIGTERM.",
+            f64::from(u8::from(snap.draining)),
+        ),
+        (
+            "switchboard_resident_memory_bytes",
+            "Resident set size.",
+            rss_bytes() as f64,
+        ),
+    ];
+    let counters = [
+        (
+            "switchboard_calls_received_total",
+            "INVITEs that created a call.",
+            snap.calls_total,
+        ),
+        (
+            "switchboard_sip_malformed_total",
+            "Malformed SIP messages (400 or dropped).",
+            snap.malformed,
+        ),
+        (
+            "switchboard_sip_denied_total",
+            "Messages from sources outside the allow-list.",
+            snap.denied,
+        ),
+        (
+            "switchboard_sip_auth_failures_total",
+            "Failed digest authentications.",
+            snap.auth_failures,
+        ),
+        (
+            "switchboard_sip_rate_limited_total",
+            "Messages dropped by the per-source rate limit.",
+            snap.rate_limited,
+        ),
+        (
+            "switchboard_realtime_sessions_total",
+            "Realtime sessions opened (reconnects included).",
+            ai.sessions_opened,
+        ),
+        (
+            "switchboard_realtime_connect_failures_total",
+            "Realtime connects that failed.",
+            ai.connect_failures,
+        ),
+        (
+            "switchboard_realtime_socket_losses_total",
+            "Realtime sockets lost mid-call.",
+            ai.socket_losses,
+        ),
+        (
+            "switchboard_realtime_reconnects_total",
+            "Realtime sessions restored after a loss.",
+            ai.reconnects,
+        ),
+        (
+            "switchboard_realtime_errors_total",
+            "Realtime error events received.",
+            ai.server_errors,
+        ),
+        (
+            "switchboard_realtime_audio_frames_dropped_total",
+            "Caller frames dropped while the socket stalled or was down.",
+            ai.audio_frames_dropped,
+        ),
+        (
+            "switchboard_realtime_input_tokens_total",
+            "Input tokens (response.done usage).",
+            ai.input_tokens,
+        ),
+        (
+            "switchboard_realtime_output_tokens_total",
+            "Output tokens (response.done usage).",
+            ai.output_tokens,
+        ),
+        (
+            "switchboard_realtime_input_audio_tokens_total",
+            "Input audio tokens.",
+            ai.input_audio_tokens,
+        ),
+        (
+            "switchboard_realtime_output_audio_tokens_total",
+            "Output audio tokens.",
+            ai.output_audio_tokens,
+        ),
+    ];
+    let mut body = String::with_capacity(8192);
+    s.ops.render_into(&mut body, &gauges, &counters);
+    if let Some(r) = &s.records {
+        r.metrics.render_into(&mut body);
+    }
     (
         [(
             axum::http::header::CONTENT_TYPE,

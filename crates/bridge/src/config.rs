@@ -36,6 +36,8 @@ pub struct BridgeConfig {
     pub ai: Option<crate::ai::AiSettings>,
     /// Memory, records, metrics and callbacks of the agents (admin `/metrics`, `/callbacks`).
     pub records: Option<std::sync::Arc<crate::handoffs::Records>>,
+    /// Call, setup and RTP metrics (admin `/metrics`).
+    pub ops: std::sync::Arc<crate::metrics::OpsMetrics>,
     /// Echo mode: callers hear their own audio (the classic test line).
     pub echo: bool,
     /// No RTP for this long while not on hold: BYE.
@@ -61,6 +63,7 @@ impl Default for BridgeConfig {
             rate_limit: sip_proto::ratelimit::RateLimit::default(),
             ai: None,
             records: None,
+            ops: std::sync::Arc::new(crate::metrics::OpsMetrics::new()),
             echo: false,
             media_timeout: Duration::from_secs(30),
         }

@@ -447,7 +447,13 @@ impl Core {
                     }
                 }
             }
-            MediaNote::Ended(..) => {}
+            MediaNote::Ended(_, stats) => self.cfg.ops.record_rtp(crate::metrics::RtpTotals {
+                received: stats.packets_received,
+                lost: u64::try_from(stats.lost).unwrap_or(0),
+                late: stats.late,
+                concealed: stats.concealed,
+                jitter: stats.jitter,
+            }),
         }
     }
 
@@ -534,6 +540,9 @@ impl Core {
             }
             Event::CallConfirmed { call, negotiated } => {
                 if let Some(c) = self.calls.get(&call) {
+                    self.cfg
+                        .ops
+                        .observe_setup(t.saturating_duration_since(c.started));
                     info!(call_id = %c.call_id, codec = ?negotiated.as_ref().map(|n| n.codec), "call established");
                 }
                 if let Some(neg) = negotiated {
@@ -565,6 +574,7 @@ impl Core {
                 }
             }
             Event::CallEnded { call, reason } => {
+                self.cfg.ops.record_call_end(&end_reason_label(&reason));
                 if let Some(c) = self.calls.remove(&call) {
                     info!(call_id = %c.call_id, ?reason, "call ended");
                     if let Some(m) = &c.media {
@@ -625,6 +635,20 @@ impl Core {
 }
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
+/// A Prometheus label for how a call ended.
+fn end_reason_label(r: &sip_proto::EndReason) -> String {
+    use sip_proto::EndReason as E;
+    match r {
+        E::RemoteBye => "remote_bye".into(),
+        E::LocalBye(_) => "local_bye".into(),
+        E::Cancelled => "cancelled".into(),
+        E::AckTimeout => "ack_timeout".into(),
+        E::SessionExpired => "session_expired".into(),
+        E::RefreshFailed => "refresh_failed".into(),
+        E::Rejected(code) => format!("rejected_{code}"),
+    }
+}
+
 fn trim_allocator() {
     // SAFETY: malloc_trim only releases free memory at the top of glibc's heaps and arenas; it
     // touches no live allocation and is safe to call from any thread.

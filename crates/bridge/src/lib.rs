@@ -121,6 +121,7 @@ impl Bridge {
                     ai: cfg.ai.as_ref().map(|a| a.counters.clone()),
                     records: cfg.records.clone(),
                     control: control.clone(),
+                    ops: cfg.ops.clone(),
                 });
                 tokio::spawn(async move {
                     let _ = axum::serve(listener, app).await;

@@ -332,6 +332,146 @@ impl Histogram {
     }
 }
 
+/// Upper bounds of `switchboard_call_setup_seconds` (INVITE -> ACK of our 200).
+pub const SETUP_SECONDS_BUCKETS: [f64; 10] =
+    [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+/// Upper bounds of `switchboard_rtp_jitter_seconds` (RFC 3550 interarrival jitter at call end).
+pub const JITTER_SECONDS_BUCKETS: [f64; 8] = [0.001, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.5];
+
+/// Operations metrics of calls and media (issue 7), next to the seed's [`Metrics`].
+pub struct OpsMetrics {
+    calls_ended: LabelledCounter<1>,
+    setup_seconds: Histogram,
+    rtp_packets_received: AtomicU64,
+    rtp_packets_lost: AtomicU64,
+    rtp_late: AtomicU64,
+    rtp_concealed: AtomicU64,
+    rtp_jitter_seconds: Histogram,
+}
+
+impl std::fmt::Debug for OpsMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpsMetrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for OpsMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What a call's media reported at its end.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RtpTotals {
+    pub received: u64,
+    pub lost: u64,
+    pub late: u64,
+    pub concealed: u64,
+    pub jitter: Duration,
+}
+
+impl OpsMetrics {
+    pub fn new() -> Self {
+        OpsMetrics {
+            calls_ended: LabelledCounter::new(["end_reason"]),
+            setup_seconds: Histogram::new(&SETUP_SECONDS_BUCKETS),
+            rtp_packets_received: AtomicU64::new(0),
+            rtp_packets_lost: AtomicU64::new(0),
+            rtp_late: AtomicU64::new(0),
+            rtp_concealed: AtomicU64::new(0),
+            rtp_jitter_seconds: Histogram::new(&JITTER_SECONDS_BUCKETS),
+        }
+    }
+
+    /// A call ended for `reason` (`remote_bye`, `local_bye`, `cancelled`, `rejected_503`, ...).
+    pub fn record_call_end(&self, reason: &str) {
+        self.calls_ended.inc([reason]);
+    }
+
+    /// INVITE received -> ACK of our 200.
+    pub fn observe_setup(&self, elapsed: Duration) {
+        self.setup_seconds.observe(elapsed.as_secs_f64());
+    }
+
+    /// A call's media ended with these totals.
+    pub fn record_rtp(&self, t: RtpTotals) {
+        self.rtp_packets_received
+            .fetch_add(t.received, Ordering::Relaxed);
+        self.rtp_packets_lost.fetch_add(t.lost, Ordering::Relaxed);
+        self.rtp_late.fetch_add(t.late, Ordering::Relaxed);
+        self.rtp_concealed.fetch_add(t.concealed, Ordering::Relaxed);
+        self.rtp_jitter_seconds.observe(t.jitter.as_secs_f64());
+    }
+
+    /// Appends these families, plus `gauges` (name, help, value) and `counters` read elsewhere
+    /// (live calls, Realtime counters).
+    pub fn render_into(
+        &self,
+        out: &mut String,
+        gauges: &[(&str, &str, f64)],
+        counters: &[(&str, &str, u64)],
+    ) {
+        for (name, help, v) in gauges {
+            header(out, name, help, "gauge");
+            let _ = writeln!(out, "{name} {}", float(*v));
+        }
+        for (name, help, v) in counters {
+            header(out, name, help, "counter");
+            let _ = writeln!(out, "{name} {v}");
+        }
+        header(
+            out,
+            "switchboard_calls_total",
+            "Calls ended, by end reason.",
+            "counter",
+        );
+        self.calls_ended.render(out, "switchboard_calls_total");
+        header(
+            out,
+            "switchboard_call_setup_seconds",
+            "INVITE received to the ACK of our 200 OK.",
+            "histogram",
+        );
+        self.setup_seconds
+            .render(out, "switchboard_call_setup_seconds");
+        for (name, help, v) in [
+            (
+                "switchboard_rtp_packets_received_total",
+                "RTP packets received from callers.",
+                &self.rtp_packets_received,
+            ),
+            (
+                "switchboard_rtp_packets_lost_total",
+                "RTP packets lost (RFC 3550 cumulative loss at call end).",
+                &self.rtp_packets_lost,
+            ),
+            (
+                "switchboard_rtp_packets_late_total",
+                "RTP packets that arrived too late for the jitter buffer.",
+                &self.rtp_late,
+            ),
+            (
+                "switchboard_rtp_frames_concealed_total",
+                "20 ms frames concealed (lost or late).",
+                &self.rtp_concealed,
+            ),
+        ] {
+            header(out, name, help, "counter");
+            let _ = writeln!(out, "{name} {}", v.load(Ordering::Relaxed));
+        }
+        header(
+            out,
+            "switchboard_rtp_jitter_seconds",
+            "Interarrival jitter of each call's incoming RTP at its end (RFC 3550).",
+            "histogram",
+        );
+        self.rtp_jitter_seconds
+            .render(out, "switchboard_rtp_jitter_seconds");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -767,5 +907,58 @@ mod tests {
     fn metrics_are_send_and_sync() {
         fn shared<T: Send + Sync>() {}
         shared::<Metrics>();
+    }
+
+    #[test]
+    fn ops_families_parse_with_cumulative_buckets() {
+        let ops = OpsMetrics::new();
+        ops.record_call_end("remote_bye");
+        ops.record_call_end("remote_bye");
+        ops.record_call_end("rejected_503");
+        ops.observe_setup(Duration::from_millis(30));
+        ops.record_rtp(RtpTotals {
+            received: 500,
+            lost: 3,
+            late: 1,
+            concealed: 4,
+            jitter: Duration::from_millis(7),
+        });
+        let mut text = String::new();
+        ops.render_into(
+            &mut text,
+            &[("switchboard_calls_active", "Calls in progress.", 2.0)],
+            &[("switchboard_realtime_reconnects_total", "Reconnects.", 1)],
+        );
+        let (types, samples) = parse(&text);
+        assert_eq!(types["switchboard_calls_total"], "counter");
+        assert_eq!(types["switchboard_calls_active"], "gauge");
+        assert_eq!(
+            value(
+                &samples,
+                "switchboard_calls_total",
+                &[("end_reason", "remote_bye")]
+            ),
+            2.0
+        );
+        assert_eq!(
+            value(
+                &samples,
+                "switchboard_calls_total",
+                &[("end_reason", "rejected_503")]
+            ),
+            1.0
+        );
+        assert_eq!(
+            value(&samples, "switchboard_rtp_packets_lost_total", &[]),
+            3.0
+        );
+        assert_eq!(
+            value(&samples, "switchboard_realtime_reconnects_total", &[]),
+            1.0
+        );
+        let setup = check_histogram(&samples, "switchboard_call_setup_seconds");
+        assert_eq!(setup.last().map(|b| b.1), Some(1.0));
+        let jitter = check_histogram(&samples, "switchboard_rtp_jitter_seconds");
+        assert_eq!(jitter.last().map(|b| b.1), Some(1.0));
     }
 }

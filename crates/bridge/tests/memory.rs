@@ -159,6 +159,19 @@ async fn a_returning_caller_is_met_with_what_the_last_call_left() {
         body.contains("# TYPE switchboard_handoff_seconds histogram"),
         "{body}"
     );
+    // Operations: how the two calls ended, their setup, the Realtime side.
+    for line in [
+        "switchboard_calls_total{end_reason=\"remote_bye\"} 1",
+        "switchboard_calls_total{end_reason=\"local_bye\"} 1",
+        "switchboard_call_setup_seconds_count 2",
+        "switchboard_realtime_sessions_total 2",
+    ] {
+        assert!(body.contains(line), "{line} in\n{body}");
+    }
+    assert!(
+        !body.contains("switchboard_realtime_output_tokens_total 0\n"),
+        "usage counted: {body}"
+    );
 }
 
 async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {

@@ -110,6 +110,11 @@ pub struct AiCounters {
     pub unknown_events: AtomicU64,
     pub barge_ins: AtomicU64,
     pub truncates: AtomicU64,
+    /// Token usage from `response.done` (input / output, and their audio part).
+    pub input_tokens: AtomicU64,
+    pub output_tokens: AtomicU64,
+    pub input_audio_tokens: AtomicU64,
+    pub output_audio_tokens: AtomicU64,
 }
 
 /// A copy of [`AiCounters`] at one moment.
@@ -125,6 +130,10 @@ pub struct AiStats {
     pub unknown_events: u64,
     pub barge_ins: u64,
     pub truncates: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub input_audio_tokens: u64,
+    pub output_audio_tokens: u64,
 }
 
 impl AiCounters {
@@ -141,6 +150,10 @@ impl AiCounters {
             unknown_events: g(&self.unknown_events),
             barge_ins: g(&self.barge_ins),
             truncates: g(&self.truncates),
+            input_tokens: g(&self.input_tokens),
+            output_tokens: g(&self.output_tokens),
+            input_audio_tokens: g(&self.input_audio_tokens),
+            output_audio_tokens: g(&self.output_audio_tokens),
         }
     }
 }
@@ -670,6 +683,21 @@ async fn on_server_event(
                         live.send(&truncate);
                     }
                 }
+            }
+        }
+        ServerEvent::ResponseDone(r) => {
+            if let Some(u) = &r.response.usage {
+                bump(&counters.input_tokens, u.input_tokens.unwrap_or(0));
+                bump(&counters.output_tokens, u.output_tokens.unwrap_or(0));
+                let audio = |d: Option<u64>| d.unwrap_or(0);
+                bump(
+                    &counters.input_audio_tokens,
+                    audio(u.input_token_details.as_ref().and_then(|d| d.audio_tokens)),
+                );
+                bump(
+                    &counters.output_audio_tokens,
+                    audio(u.output_token_details.as_ref().and_then(|d| d.audio_tokens)),
+                );
             }
         }
         ServerEvent::Error(e) => {
