@@ -9,7 +9,7 @@ say() { printf '\n==> %s\n' "$*"; }
 
 # --- system packages (apt) ----------------------------------------------------------------
 # command -> Debian package
-declare -A PKGS=([sipp]=sip-tester [curl]=curl [cmake]=cmake [sox]=sox [baresip]=baresip [tshark]=tshark [python3]=python3)
+declare -A PKGS=([sipp]=sip-tester [curl]=curl [cmake]=cmake [sox]=sox [baresip]=baresip [tshark]=tshark [python3]=python3 [kamailio]=kamailio)
 missing=()
 for cmd in "${!PKGS[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${PKGS[$cmd]}")
@@ -59,6 +59,7 @@ cargo build --release -p switchboard
 
 say "SIPp scenarios"
 SWITCHBOARD_BIN="$PWD/target/release/switchboard" sip-test/run-sipp-tests
+SWITCHBOARD_BIN="$PWD/target/release/switchboard" sip-test/run-kamailio
 SWITCHBOARD_BIN="$PWD/target/release/switchboard" sip-test/run-baresip
 
 say "all tests passed"
