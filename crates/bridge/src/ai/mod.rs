@@ -192,7 +192,14 @@ pub fn spawn(settings: AiSettings, call_id: String, caller: String) -> Spawned {
     let (tx, rx) = oneshot::channel();
     let (dtmf, dtmf_rx) = mpsc::unbounded_channel();
     Spawned {
-        task: tokio::spawn(run(settings, rx, dtmf_rx, call_id, caller)),
+        task: {
+            // One span per call: every line the session logs carries its Call-ID.
+            let span = tracing::info_span!("call", call_id = %call_id);
+            tokio::spawn(tracing::Instrument::instrument(
+                run(settings, rx, dtmf_rx, call_id, caller),
+                span,
+            ))
+        },
         link: tx,
         dtmf,
     }

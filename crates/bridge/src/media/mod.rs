@@ -139,9 +139,14 @@ pub fn start(
             return None;
         }
     };
-    tokio::spawn(async move {
-        media.run(rtp, rtcp, rx, notes).await;
-    });
+    // Inside the caller's span (the endpoint task's "call" span when it has one).
+    let span = tracing::Span::current();
+    tokio::spawn(tracing::Instrument::instrument(
+        async move {
+            media.run(rtp, rtcp, rx, notes).await;
+        },
+        span,
+    ));
     Some(MediaHandle {
         tx,
         frames: Some(frames_rx),
