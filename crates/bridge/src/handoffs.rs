@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::ai::{Agents, CallHooks, ToolCall, ToolFuture, ToolRunner};
 use crate::memory::{
     is_anonymous, is_repeat_inquiry, returning_caller_note, CallMetrics, CallRecord, HandoffRecord,
-    InMemoryStore, MemoryStore,
+    InMemoryStore, MemoryStore, StoreFuture,
 };
 use crate::metrics::Metrics;
 use crate::tools::{call_webhook, ToolRequest, WebhookClient};
@@ -159,24 +159,28 @@ impl Records {
 }
 
 impl CallHooks for Records {
-    fn caller_note(&self, caller: &str) -> Option<String> {
-        if is_anonymous(caller) {
-            return None;
-        }
-        let memory = self
-            .memory
-            .last_for(caller)
-            .and_then(|r| returning_caller_note(&r));
-        // The customer store: who this number or SIP user is, so nobody asks for the account.
-        let customer = self.customers.as_ref().and_then(|db| {
-            let db = db.lock().ok()?;
-            let c = db.customer_for_caller(caller)?;
-            Some(format!("Customer on file for this caller: {}", c.state()))
-        });
-        match (memory, customer) {
-            (None, None) => None,
-            (a, b) => Some([a, b].into_iter().flatten().collect::<Vec<_>>().join("\n")),
-        }
+    fn caller_note<'a>(&'a self, caller: &'a str) -> StoreFuture<'a, Option<String>> {
+        Box::pin(async move {
+            if is_anonymous(caller) {
+                return None;
+            }
+            // Bounded by the store's read timeout (a database store falls back to its cache).
+            let memory = self
+                .memory
+                .last_for(caller)
+                .await
+                .and_then(|r| returning_caller_note(&r));
+            // The customer store: who this number or SIP user is, so nobody asks for the account.
+            let customer = self.customers.as_ref().and_then(|db| {
+                let db = db.lock().ok()?;
+                let c = db.customer_for_caller(caller)?;
+                Some(format!("Customer on file for this caller: {}", c.state()))
+            });
+            match (memory, customer) {
+                (None, None) => None,
+                (a, b) => Some([a, b].into_iter().flatten().collect::<Vec<_>>().join("\n")),
+            }
+        })
     }
 
     fn on_call_start(&self, call_id: &str, _caller: &str, agent: &str) {
@@ -261,9 +265,6 @@ impl CallHooks for Records {
             self.metrics.observe_context_preservation(*score);
         }
         let intent = summary.final_envelope.intent.clone();
-        let repeat = intent.as_deref().is_some_and(|i| {
-            is_repeat_inquiry(self.memory.as_ref(), caller, i, now, self.repeat_window)
-        });
         let mut record = CallRecord::new(call_id, caller, open.started.unwrap_or(now));
         record.ended_at = Some(now);
         record.agent_path = summary
@@ -289,28 +290,51 @@ impl CallHooks for Records {
             context_preservation: summary.context_preservation.clone(),
             csat: summary.csat,
             converted: summary.converted,
-            repeat_inquiry: repeat,
+            repeat_inquiry: false,
         };
-        self.metrics.record_call_ended(&record.metrics);
-        if !is_anonymous(caller) {
-            self.memory.save(record);
+        // The repeat check reads the store (the database, for other nodes' calls): off the call
+        // path, then the metrics and the save.
+        let memory = self.memory.clone();
+        let metrics = self.metrics.clone();
+        let window = self.repeat_window;
+        let finish = async move {
+            if let Some(i) = intent.as_deref() {
+                record.metrics.repeat_inquiry =
+                    is_repeat_inquiry(memory.as_ref(), &record.caller, i, now, window).await;
+            }
+            metrics.record_call_ended(&record.metrics);
+            if !is_anonymous(&record.caller) {
+                memory.save(record);
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(finish);
+            }
+            Err(_) => tracing::warn!(%call_id, "no async runtime at call end; record not kept"),
         }
     }
 }
 
-/// Everything the agents of a process need, from a validated agents file.
+/// Everything the agents of a process need, from a validated agents file (records in memory).
 pub fn agents_runtime(
     file: AgentsFile,
     tls: Arc<rustls::ClientConfig>,
     repeat_window: Duration,
 ) -> Result<(Agents, Arc<Records>), String> {
+    agents_runtime_with(file, tls, repeat_window, Arc::new(InMemoryStore::default()))
+}
+
+/// [`agents_runtime`] with the records in `memory` (`--database`, [`crate::store::open`]).
+pub fn agents_runtime_with(
+    file: AgentsFile,
+    tls: Arc<rustls::ClientConfig>,
+    repeat_window: Duration,
+    memory: Arc<dyn MemoryStore>,
+) -> Result<(Agents, Arc<Records>), String> {
     let file = Arc::new(file);
     let webhooks = WebhookClient::new(tls)?;
-    let mut records = Records::new(
-        Arc::new(InMemoryStore::default()),
-        Arc::new(Metrics::new()),
-        repeat_window,
-    );
+    let mut records = Records::new(memory, Arc::new(Metrics::new()), repeat_window);
     if let Some(url) = &file.callback_webhook {
         records = records.with_callback_webhook(webhooks.clone(), url.clone());
     }
@@ -376,20 +400,26 @@ mod tests {
         assert_eq!(got["arguments"]["envelope"]["summary"], "wants Pro");
     }
 
-    #[test]
-    fn a_known_caller_is_introduced_to_the_entry_agent_from_the_customer_store() {
+    #[tokio::test]
+    async fn a_known_caller_is_introduced_to_the_entry_agent_from_the_customer_store() {
         let records = Records::new(
             Arc::new(InMemoryStore::default()),
             Arc::new(Metrics::new()),
             Duration::from_secs(60),
         )
         .with_customers(Arc::new(Mutex::new(DemoDb::seeded())));
-        let note = records.caller_note("+15550100@carrier.example").unwrap();
+        let note = records
+            .caller_note("+15550100@carrier.example")
+            .await
+            .unwrap();
         assert!(
             note.contains("C-1042") && note.contains("Standard"),
             "{note}"
         );
-        assert!(records.caller_note("stranger@example.com").is_none());
-        assert!(records.caller_note("anonymous@anonymous.invalid").is_none());
+        assert!(records.caller_note("stranger@example.com").await.is_none());
+        assert!(records
+            .caller_note("anonymous@anonymous.invalid")
+            .await
+            .is_none());
     }
 }

@@ -10,6 +10,7 @@ pub mod media;
 pub mod memory;
 pub mod metrics;
 pub mod ports;
+pub mod store;
 pub mod tools;
 mod transport;
 

@@ -6,10 +6,12 @@
 //! [`MemoryStore`] keeps them by caller so that a returning caller's entry agent starts with
 //! [`returning_caller_note`] and a repeat inquiry is recognised ([`is_repeat_inquiry`]).
 //!
-//! [`InMemoryStore`] is the bounded default; the SQLite and PostgreSQL stores of the operations
-//! issue implement the same trait.
+//! [`InMemoryStore`] is the bounded in-process store (`--database memory`); the SQLite and
+//! PostgreSQL store ([`crate::store::DbStore`]) implements the same trait.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -124,19 +126,39 @@ impl CallRecord {
     }
 }
 
+/// What a [`MemoryStore`] read returns: a future, since a database store asks the database.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
 /// Where call records live, by caller identity and by Call-ID.
 ///
-/// Implementations are shared by every call task, so they take `&self`. `save` must not block
-/// the call path for long: a database store hands the record to its writer task.
+/// Implementations are shared by every call task, so they take `&self`. `save` never blocks the
+/// call path: a database store ([`crate::store::DbStore`]) hands the record to its writer task.
+/// Reads are async so that a database store can see other nodes' records; they are bounded by a
+/// short timeout and fall back to the node's cache.
 pub trait MemoryStore: Send + Sync {
     /// The caller's most recent call (by `started_at`).
-    fn last_for(&self, caller: &str) -> Option<CallRecord>;
+    fn last_for<'a>(&'a self, caller: &'a str) -> StoreFuture<'a, Option<CallRecord>>;
     /// The caller's calls that started at or after `since`, newest first.
-    fn recent_for(&self, caller: &str, since: SystemTime) -> Vec<CallRecord>;
-    /// Stores a record; a record with the same `call_id` is replaced.
+    fn recent_for<'a>(
+        &'a self,
+        caller: &'a str,
+        since: SystemTime,
+    ) -> StoreFuture<'a, Vec<CallRecord>>;
+    /// Stores a record; a record with the same `call_id` is replaced. Returns at once.
     fn save(&self, record: CallRecord);
-    /// A record by Call-ID.
+    /// A record by Call-ID from what this node holds (never waits; a database store answers
+    /// from its cache of recent records).
     fn get(&self, call_id: &str) -> Option<CallRecord>;
+    /// A record by Call-ID, also from other nodes (a database store asks the database).
+    fn fetch<'a>(&'a self, call_id: &'a str) -> StoreFuture<'a, Option<CallRecord>> {
+        let r = self.get(call_id);
+        Box::pin(async move { r })
+    }
+    /// Waits up to `timeout` until every saved record is stored for good (a database store's
+    /// queue is empty); whether it is. Call it at shutdown.
+    fn flush(&self, _timeout: Duration) -> StoreFuture<'_, bool> {
+        Box::pin(async { true })
+    }
 }
 
 /// Default for [`InMemoryStore::new`]'s records per caller.
@@ -231,13 +253,13 @@ impl Default for InMemoryStore {
     }
 }
 
-impl MemoryStore for InMemoryStore {
-    fn last_for(&self, caller: &str) -> Option<CallRecord> {
+impl InMemoryStore {
+    fn last_for_now(&self, caller: &str) -> Option<CallRecord> {
         let inner = self.lock();
         inner.callers.get(caller)?.records.back().cloned()
     }
 
-    fn recent_for(&self, caller: &str, since: SystemTime) -> Vec<CallRecord> {
+    fn recent_for_now(&self, caller: &str, since: SystemTime) -> Vec<CallRecord> {
         let inner = self.lock();
         let Some(entry) = inner.callers.get(caller) else {
             return Vec::new();
@@ -249,6 +271,22 @@ impl MemoryStore for InMemoryStore {
             .take_while(|r| r.started_at >= since)
             .cloned()
             .collect()
+    }
+}
+
+impl MemoryStore for InMemoryStore {
+    fn last_for<'a>(&'a self, caller: &'a str) -> StoreFuture<'a, Option<CallRecord>> {
+        let r = self.last_for_now(caller);
+        Box::pin(async move { r })
+    }
+
+    fn recent_for<'a>(
+        &'a self,
+        caller: &'a str,
+        since: SystemTime,
+    ) -> StoreFuture<'a, Vec<CallRecord>> {
+        let r = self.recent_for_now(caller, since);
+        Box::pin(async move { r })
     }
 
     fn save(&self, record: CallRecord) {
@@ -327,7 +365,7 @@ pub fn normalize_intent(intent: &str) -> String {
 ///
 /// Call it before saving the current call's record, or the call finds itself. Anonymous
 /// callers ([`is_anonymous`]) are never repeats: they are not one person.
-pub fn is_repeat_inquiry(
+pub async fn is_repeat_inquiry(
     store: &dyn MemoryStore,
     caller: &str,
     intent: &str,
@@ -341,6 +379,7 @@ pub fn is_repeat_inquiry(
     let since = now.checked_sub(window).unwrap_or(UNIX_EPOCH);
     store
         .recent_for(caller, since)
+        .await
         .iter()
         .filter(|r| r.started_at <= now)
         .any(|r| r.intents().contains(&intent))
@@ -658,6 +697,16 @@ fn hex_digit(b: u8) -> Option<u8> {
 
 #[cfg(test)]
 mod tests {
+    /// The result of a future that is ready at once (the in-memory store's).
+    fn ready<F: Future>(f: F) -> F::Output {
+        let mut f = std::pin::pin!(f);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match f.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(v) => v,
+            std::task::Poll::Pending => panic!("not ready"),
+        }
+    }
+
     use super::*;
     use std::sync::Arc;
 
@@ -821,15 +870,14 @@ mod tests {
         store.save(record("c3", "alice", T0 + 3, None));
         assert_eq!(store.len(), (1, 2));
         assert!(store.get("c1").is_none());
-        assert_eq!(store.last_for("alice").unwrap().call_id, "c3");
-        let recent: Vec<_> = store
-            .recent_for("alice", at(T0))
+        assert_eq!(ready(store.last_for("alice")).unwrap().call_id, "c3");
+        let recent: Vec<_> = ready(store.recent_for("alice", at(T0)))
             .into_iter()
             .map(|r| r.call_id)
             .collect();
         assert_eq!(recent, ["c3", "c2"]);
-        assert_eq!(store.recent_for("alice", at(T0 + 3)).len(), 1);
-        assert!(store.recent_for("bob", at(0)).is_empty());
+        assert_eq!(ready(store.recent_for("alice", at(T0 + 3))).len(), 1);
+        assert!(ready(store.recent_for("bob", at(0))).is_empty());
     }
 
     #[test]
@@ -839,10 +887,10 @@ mod tests {
         store.save(record("b1", "bob", T0, None));
         store.save(record("a2", "alice", T0 + 1, None));
         store.save(record("c1", "carol", T0 + 2, None));
-        assert!(store.last_for("bob").is_none());
+        assert!(ready(store.last_for("bob")).is_none());
         assert!(store.get("b1").is_none());
         assert_eq!(store.get("a1").unwrap().caller, "alice");
-        assert_eq!(store.last_for("carol").unwrap().call_id, "c1");
+        assert_eq!(ready(store.last_for("carol")).unwrap().call_id, "c1");
         assert_eq!(store.len(), (2, 3));
     }
 
@@ -860,8 +908,8 @@ mod tests {
         r.caller = "bob".into();
         store.save(r);
         assert_eq!(store.len(), (1, 1));
-        assert!(store.last_for("alice").is_none());
-        assert_eq!(store.last_for("bob").unwrap().call_id, "c1");
+        assert!(ready(store.last_for("alice")).is_none());
+        assert_eq!(ready(store.last_for("bob")).unwrap().call_id, "c1");
     }
 
     #[test]
@@ -882,7 +930,7 @@ mod tests {
         }
         for t in 0..4 {
             assert_eq!(
-                store.recent_for(&format!("c{t}"), at(0)).len(),
+                ready(store.recent_for(&format!("c{t}"), at(0))).len(),
                 100,
                 "caller c{t}"
             );
@@ -897,59 +945,61 @@ mod tests {
         let week = Duration::from_secs(7 * DAY);
         let now = at(T0 + 3 * DAY);
         // Any intent the earlier call had counts, in any spelling.
-        assert!(is_repeat_inquiry(
+        assert!(ready(is_repeat_inquiry(
             &store,
             caller,
             "billing_question",
             now,
             week
-        ));
-        assert!(is_repeat_inquiry(
+        )));
+        assert!(ready(is_repeat_inquiry(
             &store,
             caller,
             " Billing-Question ",
             now,
             week
-        ));
-        assert!(is_repeat_inquiry(
+        )));
+        assert!(ready(is_repeat_inquiry(
             &store,
             caller,
             "upgrade inquiry",
             now,
             week
-        ));
-        assert!(!is_repeat_inquiry(&store, caller, "cancel", now, week));
-        assert!(!is_repeat_inquiry(&store, caller, "", now, week));
-        assert!(!is_repeat_inquiry(
+        )));
+        assert!(!ready(is_repeat_inquiry(
+            &store, caller, "cancel", now, week
+        )));
+        assert!(!ready(is_repeat_inquiry(&store, caller, "", now, week)));
+        assert!(!ready(is_repeat_inquiry(
             &store,
             "bob@example.com",
             "billing_question",
             now,
             week
-        ));
+        )));
         // Outside the window, and before the earlier call started.
-        assert!(!is_repeat_inquiry(
+        assert!(!ready(is_repeat_inquiry(
             &store,
             caller,
             "billing_question",
             at(T0 + 8 * DAY),
             week
-        ));
-        assert!(!is_repeat_inquiry(
+        )));
+        assert!(!ready(is_repeat_inquiry(
             &store,
             caller,
             "billing_question",
             at(T0 - 1),
             week
-        ));
+        )));
         // The window reaching before 1970 does not panic.
-        assert!(is_repeat_inquiry(
+        assert!(ready(is_repeat_inquiry(
             &store,
             caller,
             "billing_question",
             now,
             Duration::from_secs(u64::MAX / 2)
-        ));
+        )));
     }
 
     #[test]
@@ -958,13 +1008,13 @@ mod tests {
         let anon = "anonymous@anonymous.invalid";
         store.save(record("c1", anon, T0, Some("billing_question")));
         let week = Duration::from_secs(7 * DAY);
-        assert!(!is_repeat_inquiry(
+        assert!(!ready(is_repeat_inquiry(
             &store,
             anon,
             "billing_question",
             at(T0 + 1),
             week
-        ));
+        )));
     }
 
     #[test]

@@ -77,7 +77,7 @@ async fn a_returning_caller_is_met_with_what_the_last_call_left() {
     first.hang_up().await;
     let mut stored = None;
     for _ in 0..200 {
-        stored = records.memory.last_for("caller@127.0.0.1");
+        stored = records.memory.last_for("caller@127.0.0.1").await;
         if stored.is_some() {
             break;
         }

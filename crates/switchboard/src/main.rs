@@ -134,6 +134,12 @@ struct RunArgs {
     /// A caller asking about the same intent again within this many days is a repeat inquiry.
     #[arg(long, env = "SWITCHBOARD_REPEAT_WINDOW_DAYS", default_value_t = 7)]
     repeat_window_days: u64,
+    /// Where call records and cross-call memory live: `sqlite://PATH` (created if missing;
+    /// relative to the working directory), `postgres://USER:PASS@HOST:PORT/DB` (shared by the
+    /// nodes of a cluster; must be reachable at start) or `memory` (nothing kept across
+    /// restarts). Migrations run at start.
+    #[arg(long, env = "SWITCHBOARD_DATABASE", default_value = bridge::store::DEFAULT_DATABASE)]
+    database: String,
     /// Log format.
     #[arg(
         long,
@@ -233,6 +239,8 @@ async fn run(args: RunArgs) -> ExitCode {
         }
     };
     let mut cfg = cfg;
+    // The records store (`--database`), flushed at exit.
+    let mut memory: Option<std::sync::Arc<dyn bridge::memory::MemoryStore>> = None;
     // Offline default: no API key and no URL -> the built-in simulator on loopback.
     let mut _sim = None;
     if !cfg.echo {
@@ -308,7 +316,16 @@ async fn run(args: RunArgs) -> ExitCode {
             };
             tracing::info!(file = %file.source, entry = %file.entry, voice_mode = ?file.voice_mode, agents = ?file.agents.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(), "agents");
             let window = Duration::from_secs(args.repeat_window_days.saturating_mul(86_400));
-            match bridge::handoffs::agents_runtime(file, ai.tls.clone(), window) {
+            let store = match bridge::store::open(&args.database).await {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("switchboard: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            tracing::info!(database = %bridge::store::mask_password(&args.database), "records");
+            memory = Some(store.clone());
+            match bridge::handoffs::agents_runtime_with(file, ai.tls.clone(), window, store) {
                 Ok((agents, records)) => {
                     ai.agents = Some(agents);
                     cfg.records = Some(records);
@@ -336,6 +353,11 @@ async fn run(args: RunArgs) -> ExitCode {
     tracing::info!("signal received: draining");
     bridge.drain();
     bridge.join().await;
+    if let Some(m) = memory {
+        if !m.flush(Duration::from_secs(10)).await {
+            tracing::error!("call records still queued at exit (database down?)");
+        }
+    }
     ExitCode::SUCCESS
 }
 

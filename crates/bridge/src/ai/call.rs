@@ -46,9 +46,13 @@ pub trait ToolRunner: Send + Sync {
 /// What the rest of the process wants to know of a call's handoffs (records, metrics,
 /// memory, callbacks). Every method has a no-op default.
 pub trait CallHooks: Send + Sync {
-    /// What the store remembers of `caller`, for the entry agent.
-    fn caller_note(&self, _caller: &str) -> Option<String> {
-        None
+    /// What the store remembers of `caller`, for the entry agent (awaited at call start; a
+    /// database store bounds it with a short timeout).
+    fn caller_note<'a>(
+        &'a self,
+        _caller: &'a str,
+    ) -> crate::memory::StoreFuture<'a, Option<String>> {
+        Box::pin(async { None })
     }
     /// A call with agents started; `agent` answers it.
     fn on_call_start(&self, _call_id: &str, _caller: &str, _agent: &str) {}
@@ -133,7 +137,7 @@ pub fn base_config(model: &str, file: &AgentsFile) -> Result<SessionConfig, real
 }
 
 impl CallAgents {
-    pub fn new(
+    pub async fn new(
         agents: Agents,
         settings: &super::AiSettings,
         call_id: String,
@@ -143,7 +147,7 @@ impl CallAgents {
         agents
             .hooks
             .on_call_start(&call_id, &caller, &agents.file.entry);
-        let note = agents.hooks.caller_note(&caller);
+        let note = agents.hooks.caller_note(&caller).await;
         let router = CallRouter::new(
             agents.file.clone(),
             base_config(&settings.model, &agents.file)?,

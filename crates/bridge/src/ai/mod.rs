@@ -365,7 +365,8 @@ pub async fn run(
     let (internal_tx, mut internal_rx) = mpsc::unbounded_channel();
     let mut agents = match &settings.agents {
         Some(a) => {
-            match CallAgents::new(a.clone(), &settings, call_id.clone(), caller, internal_tx) {
+            match CallAgents::new(a.clone(), &settings, call_id.clone(), caller, internal_tx).await
+            {
                 Ok(c) => Some(c),
                 Err(e) => {
                     warn!(%call_id, error = %e, "agents session config; one plain agent instead");
