@@ -117,6 +117,59 @@ async fn sqlite_round_trip_migrations_idempotent_and_records_survive_reopening()
     }
 }
 
+/// The write queue is bounded: while the table is gone (an outage as far as the writer can
+/// tell), the oldest records beyond the bound are dropped and counted, the rest are written once
+/// the table is back.
+#[tokio::test]
+async fn a_full_queue_drops_the_oldest_and_counts_them() {
+    let dir = TempDir::new("full");
+    let url = sqlite_url(&dir.0);
+    let opts = DbOptions {
+        queue_max: 5,
+        backoff_min: Duration::from_millis(20),
+        backoff_max: Duration::from_millis(100),
+        write_timeout: Duration::from_secs(1),
+        ..DbOptions::default()
+    };
+    let store = DbStore::open(&url, opts.clone()).await.unwrap();
+    let admin = sqlx::sqlite::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query("DROP TABLE calls")
+        .execute(&admin)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM schema_version")
+        .execute(&admin)
+        .await
+        .unwrap();
+    for i in 0..8 {
+        store.save(record(&format!("c{i}"), "alice", T0 + i));
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while (store.stats().write_failures == 0 || store.stats().dropped < 3)
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let stats = store.stats();
+    assert_eq!(
+        (stats.dropped, stats.queued, stats.written),
+        (3, 5, 0),
+        "{stats:?}"
+    );
+    // A node starting now migrates again (the table is back); the queue drains.
+    let fresh = DbStore::open(&url, opts).await.unwrap();
+    assert!(
+        store.flush_queue(Duration::from_secs(5)).await,
+        "{:?}",
+        store.stats()
+    );
+    assert_eq!(fresh.count().await, Some(5));
+    assert_eq!(fresh.fetch("c2").await, None);
+    assert_eq!(fresh.fetch("c3").await.unwrap().call_id, "c3");
+    assert_eq!(fresh.last_for("alice").await.unwrap().call_id, "c7");
+    admin.close().await;
+}
+
 #[tokio::test]
 async fn the_store_flag_opens_memory_sqlite_and_refuses_bad_urls() {
     let dir = TempDir::new("flag");
