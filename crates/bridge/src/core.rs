@@ -424,9 +424,8 @@ impl Core {
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         let span = tracing::info_span!("call", call_id = %call.call_id);
-        call.media = span.in_scope(|| {
-            media::start(h, pair, neg, self.media, self.notes_tx.clone(), self.seed)
-        });
+        call.media = span
+            .in_scope(|| media::start(h, pair, neg, self.media, self.notes_tx.clone(), self.seed));
         if let (Some(link), Some(m)) = (call.ai_link.take(), call.media.as_mut()) {
             if let Some(media) = crate::ai::MediaLink::from_handle(m) {
                 let _ = link.send(media);

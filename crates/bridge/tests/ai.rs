@@ -191,12 +191,15 @@ async fn caller_speaks_and_hears_the_simulated_agent_and_every_client_event_vali
     assert_eq!(stats.server_errors, 0, "{stats:?}");
     let types = client_types(&log);
     assert_eq!(types[0], "session.update", "full config first: {types:?}");
+    // 40 ms per append (two frames): at least 25 for the second of speech.
+    let appends = types
+        .iter()
+        .filter(|t| *t == "input_audio_buffer.append")
+        .count();
+    assert!(appends >= 25, "{appends} appends");
     assert!(
-        types
-            .iter()
-            .filter(|t| *t == "input_audio_buffer.append")
-            .count()
-            >= 50
+        stats.audio_frames_sent >= 2 * appends as u64 - 1,
+        "frames counted, not appends: {stats:?}"
     );
     validate_client_log(&log);
 }

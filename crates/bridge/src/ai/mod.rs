@@ -65,6 +65,9 @@ pub struct AiSettings {
     pub reconnect_max: Duration,
     /// Caller audio frames (20 ms) that may wait for a stalled socket before the oldest drop.
     pub audio_queue_frames: usize,
+    /// 20 ms frames per `input_audio_buffer.append` (2: 40 ms, as the Agents SDK sends; fewer
+    /// WebSocket writes per call for at most 20 ms more delay).
+    pub append_frames: u32,
     /// The agent speaks first (`response.create` once the call's media starts), as a contact
     /// center greets; off: it waits for the caller.
     pub greet: bool,
@@ -91,6 +94,7 @@ impl AiSettings {
             reconnect_initial: Duration::from_millis(250),
             reconnect_max: Duration::from_secs(5),
             audio_queue_frames: 50,
+            append_frames: 2,
             greet: true,
             agents: None,
         })
@@ -255,6 +259,10 @@ enum End {
 
 /// One open connection.
 struct Live {
+    /// Caller audio not yet appended, and how many frames it holds.
+    pending_audio: Vec<u8>,
+    pending_frames: u32,
+    append_frames: u32,
     outbox: Arc<Outbox>,
     writer: JoinHandle<()>,
     stream: SplitStream<connect::Ws>,
@@ -307,7 +315,10 @@ async fn open(
     )
     .await?;
     let (mut sink, stream) = ws.split();
-    let outbox = Arc::new(Outbox::new(settings.audio_queue_frames));
+    let per_append = settings.append_frames.max(1);
+    let outbox = Arc::new(Outbox::new(
+        settings.audio_queue_frames / per_append as usize,
+    ));
     let writer = {
         let outbox = outbox.clone();
         let log = settings.event_log.clone();
@@ -317,9 +328,7 @@ async fn open(
                 if sink.send(Message::text(m.text.as_str())).await.is_err() {
                     return;
                 }
-                if m.audio {
-                    bump(&counters.audio_frames_sent, 1);
-                }
+                bump(&counters.audio_frames_sent, u64::from(m.frames));
                 if let Some(log) = &log {
                     log.record(&m);
                 }
@@ -328,6 +337,9 @@ async fn open(
         })
     };
     let mut live = Live {
+        pending_audio: Vec::with_capacity(per_append as usize * 960),
+        pending_frames: 0,
+        append_frames: per_append,
         outbox,
         writer,
         stream,
@@ -565,12 +577,18 @@ async fn drive(
                     let _ = tokio::time::timeout(Duration::from_secs(1), &mut live.writer).await;
                     return End::CallEnded;
                 };
-                let ev = ClientEvent::append(&frame.to_le_bytes());
-                live.tracker.on_client_event(&ev);
-                if let Ok(json) = ev.to_json() {
-                    let dropped = live.outbox.push_audio(json);
-                    if dropped > 0 {
-                        bump(&counters.audio_frames_dropped, dropped as u64);
+                live.pending_audio.extend_from_slice(&frame.to_le_bytes());
+                live.pending_frames += 1;
+                if live.pending_frames >= live.append_frames {
+                    let ev = ClientEvent::append(&live.pending_audio);
+                    let frames = std::mem::take(&mut live.pending_frames);
+                    live.pending_audio.clear();
+                    live.tracker.on_client_event(&ev);
+                    if let Ok(json) = ev.to_json() {
+                        let dropped = live.outbox.push_audio(json, frames);
+                        if dropped > 0 {
+                            bump(&counters.audio_frames_dropped, dropped as u64);
+                        }
                     }
                 }
             }

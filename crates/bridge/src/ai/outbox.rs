@@ -14,6 +14,8 @@ pub struct Outgoing {
     pub text: String,
     /// Caller audio (droppable; logged with its payload elided).
     pub audio: bool,
+    /// 20 ms frames of caller audio in it (0 for control events).
+    pub frames: u32,
 }
 
 #[derive(Debug, Default)]
@@ -44,20 +46,30 @@ impl Outbox {
     /// Queue a control event; they go out before any queued audio, in order.
     pub fn push_control(&self, text: String) {
         if let Ok(mut q) = self.queues.lock() {
-            q.control.push_back(Outgoing { text, audio: false });
+            q.control.push_back(Outgoing {
+                text,
+                audio: false,
+                frames: 0,
+            });
         }
         self.ready.notify_one();
     }
 
-    /// Queue an audio append; returns how many older frames were dropped to make room.
-    pub fn push_audio(&self, text: String) -> usize {
+    /// Queue an audio append of `frames` 20 ms frames; returns how many older frames were
+    /// dropped to make room.
+    pub fn push_audio(&self, text: String, frames: u32) -> usize {
         let mut dropped = 0;
         if let Ok(mut q) = self.queues.lock() {
             while q.audio.len() >= self.audio_cap {
-                q.audio.pop_front();
-                dropped += 1;
+                if let Some(old) = q.audio.pop_front() {
+                    dropped += old.frames as usize;
+                }
             }
-            q.audio.push_back(Outgoing { text, audio: true });
+            q.audio.push_back(Outgoing {
+                text,
+                audio: true,
+                frames,
+            });
         }
         self.ready.notify_one();
         dropped
@@ -116,12 +128,12 @@ mod tests {
         let o = Outbox::new(3);
         let mut dropped = 0;
         for i in 0..10 {
-            dropped += o.push_audio(format!("a{i}"));
+            dropped += o.push_audio(format!("a{i}"), 2);
         }
         for i in 0..100 {
             o.push_control(format!("c{i}"));
         }
-        assert_eq!(dropped, 7);
+        assert_eq!(dropped, 14, "7 appends of 2 frames");
         assert_eq!(o.audio_len(), 3);
         let mut got = Vec::new();
         while let Some(Some(m)) = now_or_never(o.pop()) {
@@ -139,7 +151,7 @@ mod tests {
     fn pop_waits_then_close_ends_it() {
         let o = Outbox::new(2);
         assert!(now_or_never(o.pop()).is_none(), "empty: pending");
-        o.push_audio("a".into());
+        o.push_audio("a".into(), 1);
         o.close();
         // Closed: audio still queued is abandoned (the socket is going away).
         assert!(matches!(now_or_never(o.pop()), Some(None)));
