@@ -159,6 +159,11 @@ pub trait MemoryStore: Send + Sync {
     fn flush(&self, _timeout: Duration) -> StoreFuture<'_, bool> {
         Box::pin(async { true })
     }
+    /// A database store's writer counters (queued, written, dropped, failures) for `/metrics`;
+    /// `None` for a store without a writer.
+    fn write_stats(&self) -> Option<crate::store::StoreStats> {
+        None
+    }
 }
 
 /// Default for [`InMemoryStore::new`]'s records per caller.

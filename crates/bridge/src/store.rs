@@ -40,8 +40,10 @@
 //! lost across an outage. The queue is bounded ([`DbOptions::queue_max`], 100,000 records by
 //! default: about an hour of a busy node); only when that bound is hit is the oldest queued
 //! record dropped, counted in [`StoreStats::dropped`] and logged. [`DbStore::stats`] gives the
-//! queue length, written, dropped and failed-attempt counts; [`DbStore::flush_queue`] (or [`MemoryStore::flush`]) waits until the
-//! queue is empty (call it at shutdown).
+//! queue length, written, dropped and failed-attempt counts (also through the trait object:
+//! [`MemoryStore::write_stats`], for `/metrics`); [`DbStore::flush_queue`] (or
+//! [`MemoryStore::flush`]) waits until the queue is empty: `switchboard run` calls it for up to
+//! 10 s after draining at SIGTERM/SIGINT.
 //!
 //! # Reads see other nodes
 //!
@@ -460,6 +462,10 @@ impl MemoryStore for DbStore {
 
     fn flush(&self, timeout: Duration) -> StoreFuture<'_, bool> {
         Box::pin(self.flush_queue(timeout))
+    }
+
+    fn write_stats(&self) -> Option<StoreStats> {
+        Some(self.stats())
     }
 
     fn fetch<'a>(&'a self, call_id: &'a str) -> StoreFuture<'a, Option<CallRecord>> {

@@ -407,6 +407,8 @@ async fn postgres_outage_mid_run_loses_no_record_and_never_blocks_save() {
         store.stats()
     );
     let stats = store.stats();
+    let dyn_store: Arc<dyn MemoryStore> = store.clone();
+    assert_eq!(dyn_store.write_stats(), Some(stats));
     assert_eq!(stats.dropped, 0, "{stats:?}");
     assert_eq!(stats.queued, 0, "{stats:?}");
     assert!(
