@@ -103,3 +103,48 @@ csv_field() {
 
 # vmrss_kib PID: resident set size from /proc (KiB).
 vmrss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+# ---- the seed call (demo agents on the built-in simulator), shared by run-baresip and
+# run-sipp-agent. Callers define report NAME PASS|FAIL FIGURES (and may define
+# segment_failed, called after a failed segment).
+# The caller's side of the seed call: start time (s) and line. The agents' answers in between
+# (fixtures/sim/demo.toml, real time): greeting 0-3.3 s; router narration about 9.8-15.6 and
+# support's acknowledgment 15.6-21.4; support's narration about 27-32.5 and sales' offer
+# 32.5-38.2; sales' confirmation and goodbye about 41-47.
+AGENT_MIC_TIMELINE=("4.0 caller-billing.wav" "22.5 caller-upgrade.wav" "39.5 caller-yes.wav")
+AGENT_MIC_END=50
+
+
+at_least() { [ -n "$1" ] && python3 -c "import sys; sys.exit(0 if float('$1') >= float('$2') else 1)"; }
+
+# check_segment NAME HEARD FROM LEN REF MAX_DELAY_MS MIN_CORR: the REF speech is in HEARD's
+# [FROM, FROM+LEN] seconds (delay-aligned normalised correlation, baresip/xcorr.py).
+check_segment() {
+    local name=$1 heard=$2 from=$3 len=$4 ref=$5 max_delay=$6 min_corr=$7
+    local seg="${heard%.wav}-$name.wav" ref8="${heard%.wav}-$name-ref.wav" fig corr
+    sox "$heard" "$seg" trim "$from" "$len"
+    sox "$ref" -r 8000 -c 1 -b 16 -e signed-integer "$ref8"
+    fig=$(python3 "$SIPTEST_DIR/baresip/xcorr.py" "$ref8" "$seg" "$max_delay")
+    corr=$(sed -n 's/^corr=\([0-9.]*\).*/\1/p' <<<"$fig")
+    if at_least "$corr" "$min_corr"; then
+        report "$name" PASS "$fig (need corr >= $min_corr)"
+    else
+        report "$name" FAIL "$fig (need corr >= $min_corr)"
+        if declare -F segment_failed >/dev/null; then segment_failed; fi
+    fi
+}
+
+# check_agent_segments HEARD_8K_WAV MIN_CORR MIN_CORR_SEGMENT: the six agent answers of the
+# seed call, each in its window.
+check_agent_segments() {
+    local heard=$1 min_corr=$2 MIN_CORR_SEGMENT=$3 FIXTURES="$ROOT_DIR/fixtures/audio"
+    # Windows start about 0.5 s before each answer (measured starts: 0.08, 9.78, 15.56, 26.76,
+    # 32.20, 43.90 s); answers that follow one another directly leave a little of the previous
+    # one in the window, hence the lower bar for those (a wrong or missing WAV scores < 0.3).
+    check_segment agent-greeting "$heard" 0 5 "$FIXTURES/router-greeting.wav" 1500 "$min_corr"
+    check_segment agent-narration "$heard" 9.3 6.8 "$FIXTURES/router-handoff.wav" 1500 "$MIN_CORR_SEGMENT"
+    check_segment support-ack "$heard" 15.1 6.8 "$FIXTURES/support-ack.wav" 1500 "$MIN_CORR_SEGMENT"
+    check_segment support-narration "$heard" 26.3 6.4 "$FIXTURES/support-handoff.wav" 1500 "$MIN_CORR_SEGMENT"
+    check_segment sales-offer "$heard" 31.7 6.6 "$FIXTURES/sales-offer.wav" 1500 "$MIN_CORR_SEGMENT"
+    check_segment sales-goodbye "$heard" 43.4 3.7 "$FIXTURES/sales-goodbye.wav" 1500 "$MIN_CORR_SEGMENT"
+}
