@@ -49,7 +49,8 @@
 //!
 //! `last_for`, `recent_for` and `fetch` query the database (so a caller's memory written by
 //! another node is seen), bounded by [`DbOptions::read_timeout`] (250 ms by default). On an error
-//! or timeout they answer from the local cache instead, and the cache is merged into every
+//! or timeout they answer from the local cache instead (and for [`DOWN_HOLD`] after a failed read
+//! or write, reads go to the cache at once: calls starting during an outage do not wait), and the cache is merged into every
 //! answer so that records still queued (database down) are not missed. `get` is local only (the
 //! cache: this node's recent records) and never waits.
 //!
@@ -170,6 +171,29 @@ struct Shared {
     dropped: AtomicU64,
     write_failures: AtomicU64,
     read_fallbacks: AtomicU64,
+    /// Until when (ms since `epoch`) reads skip the database: it just failed.
+    down_until_ms: AtomicU64,
+    epoch: std::time::Instant,
+}
+
+/// After a failed read or write, reads answer from the cache for this long before asking the
+/// database again (so that calls starting during an outage do not each wait the read timeout).
+pub const DOWN_HOLD: Duration = Duration::from_secs(1);
+
+impl Shared {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+    fn mark_down(&self) {
+        let until = self.now_ms() + DOWN_HOLD.as_millis() as u64;
+        self.down_until_ms.store(until, Ordering::Relaxed);
+    }
+    fn mark_up(&self) {
+        self.down_until_ms.store(0, Ordering::Relaxed);
+    }
+    fn looks_down(&self) -> bool {
+        self.now_ms() < self.down_until_ms.load(Ordering::Relaxed)
+    }
 }
 
 #[derive(Default)]
@@ -246,6 +270,8 @@ impl DbStore {
                 dropped: AtomicU64::new(0),
                 write_failures: AtomicU64::new(0),
                 read_fallbacks: AtomicU64::new(0),
+                down_until_ms: AtomicU64::new(0),
+                epoch: std::time::Instant::now(),
             }),
         });
         tokio::spawn(writer(pool, opts, store.shared.clone()));
@@ -314,6 +340,10 @@ impl DbStore {
         sql: &'static str,
         args: &[Arg<'_>],
     ) -> Result<Vec<CallRecord>, ()> {
+        if self.shared.looks_down() {
+            self.shared.read_fallbacks.fetch_add(1, Ordering::Relaxed);
+            return Err(());
+        }
         let run = async {
             let rows: Vec<String> = match &self.pool {
                 Pool::Sqlite(p) => {
@@ -359,11 +389,13 @@ impl DbStore {
                 })
                 .collect()),
             Ok(Err(e)) => {
+                self.shared.mark_down();
                 self.shared.read_fallbacks.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(error = %e, "database read failed; answering from the local cache");
                 Err(())
             }
             Err(_) => {
+                self.shared.mark_down();
                 self.shared.read_fallbacks.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(timeout = ?self.opts.read_timeout, "database read timed out; answering from the local cache");
                 Err(())
@@ -518,6 +550,7 @@ async fn writer(pool: Pool, opts: DbOptions, shared: Arc<Shared>) {
             };
         match result {
             Ok(()) => {
+                shared.mark_up();
                 backoff = opts.backoff_min;
                 shared
                     .written
@@ -527,6 +560,7 @@ async fn writer(pool: Pool, opts: DbOptions, shared: Arc<Shared>) {
                 }
             }
             Err(e) => {
+                shared.mark_down();
                 let fails = shared.write_failures.fetch_add(1, Ordering::Relaxed) + 1;
                 let mut dropped = 0u64;
                 let queued = if let Ok(mut q) = shared.queue.lock() {

@@ -117,6 +117,36 @@ async fn sqlite_round_trip_migrations_idempotent_and_records_survive_reopening()
     }
 }
 
+/// Cross-node memory: a record one node saved is in the note another node's entry agent gets
+/// (two stores on one SQLite file, as two processes on one host would share it).
+#[tokio::test]
+async fn a_caller_remembered_by_one_node_is_introduced_by_another() {
+    use bridge::ai::CallHooks;
+    let dir = TempDir::new("nodes");
+    let url = sqlite_url(&dir.0);
+    let node_a = DbStore::open(&url, DbOptions::default()).await.unwrap();
+    let node_b = DbStore::open(&url, DbOptions::default()).await.unwrap();
+    node_a.save(record("a-1", "+15550123@carrier.example", T0));
+    assert!(node_a.flush_queue(Duration::from_secs(5)).await);
+    let records_b = bridge::handoffs::Records::new(
+        node_b,
+        Arc::new(bridge::metrics::Metrics::new()),
+        Duration::from_secs(7 * 86_400),
+    );
+    let note = records_b
+        .caller_note("+15550123@carrier.example")
+        .await
+        .expect("a note from node A's record");
+    assert!(
+        note.starts_with("Returning caller.") && note.contains("upgrade_inquiry"),
+        "{note}"
+    );
+    assert!(records_b
+        .caller_note("+15550999@carrier.example")
+        .await
+        .is_none());
+}
+
 /// The write queue is bounded: while the table is gone (an outage as far as the writer can
 /// tell), the oldest records beyond the bound are dropped and counted, the rest are written once
 /// the table is back.
@@ -390,8 +420,9 @@ async fn postgres_outage_mid_run_loses_no_record_and_never_blocks_save() {
     // Reads answer from the cache within the timeout.
     let t = Instant::now();
     let last = store.last_for("caller-4").await.unwrap();
+    let outage_read = t.elapsed();
     assert_eq!(last.call_id, "during-29");
-    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    assert!(outage_read < Duration::from_secs(1), "{outage_read:?}");
 
     pg.start();
     for i in 0..10 {
@@ -426,7 +457,7 @@ async fn postgres_outage_mid_run_loses_no_record_and_never_blocks_save() {
         let r = fresh.fetch(&id).await;
         assert_eq!(r.map(|r| r.call_id), Some(id.clone()), "{id}");
     }
-    eprintln!("postgres outage: {stats:?}, slowest save {slowest_save:?}");
+    eprintln!("postgres outage: {stats:?}, slowest save {slowest_save:?}, read during the outage {outage_read:?}");
     fresh.close(Duration::from_secs(1)).await;
     other.close(Duration::from_secs(1)).await;
     store.close(Duration::from_secs(1)).await;
