@@ -234,6 +234,19 @@ impl DbStore {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let o = PgConnectOptions::from_str(url)
                 .map_err(|e| err(format!("bad PostgreSQL URL: {e}")))?;
+            // One plain connection first: the pool retries until its timeout and hides why.
+            let probe = tokio::time::timeout(
+                opts.connect_timeout,
+                <sqlx::PgConnection as sqlx::Connection>::connect_with(&o),
+            )
+            .await
+            .map_err(|_| err("PostgreSQL did not answer in time (refusing to start)".into()))?
+            .map_err(|e| {
+                err(format!(
+                    "cannot connect to PostgreSQL (refusing to start): {e}"
+                ))
+            })?;
+            let _ = sqlx::Connection::close(probe).await;
             let pool = tokio::time::timeout(
                 opts.connect_timeout,
                 PgPoolOptions::new()
