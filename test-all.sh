@@ -63,5 +63,6 @@ say "SIPp scenarios"
 SWITCHBOARD_BIN="$PWD/target/release/switchboard" sip-test/run-sipp-tests
 SWITCHBOARD_BIN="$PWD/target/release/switchboard" sip-test/run-kamailio
 SWITCHBOARD_BIN="$PWD/target/release/switchboard" sip-test/run-baresip
+SWITCHBOARD_BIN="$PWD/target/release/switchboard" sip-test/run-sipp-agent
 
 say "all tests passed"

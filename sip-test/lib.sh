@@ -56,7 +56,9 @@ start_bridge() {
     shift
     SB_SIP=$(free_port)
     SB_ADMIN=$(free_port)
-    "$SWITCHBOARD_BIN" run --sip-listen "127.0.0.1:$SB_SIP" --admin-listen "127.0.0.1:$SB_ADMIN" "$@" \
+    # Call records in memory unless a test asks otherwise: runs stay independent.
+    SWITCHBOARD_DATABASE=${SB_DATABASE:-memory} \
+        "$SWITCHBOARD_BIN" run --sip-listen "127.0.0.1:$SB_SIP" --admin-listen "127.0.0.1:$SB_ADMIN" "$@" \
         >"$OUT/$name.bridge.log" 2>&1 &
     SB_PID=$!
     SB_PIDS+=("$SB_PID")

@@ -65,7 +65,12 @@ async fn call(State(s): State<AdminState>, Path(id): Path<String>) -> axum::resp
     {
         return Json(serde_json::json!({"active": true, "call": c})).into_response();
     }
-    match s.records.as_ref().and_then(|r| r.memory.get(&id)) {
+    let record = match s.records.as_ref() {
+        // The database when there is one: a call another node took is found too.
+        Some(r) => r.memory.fetch(&id).await,
+        None => None,
+    };
+    match record {
         Some(record) => {
             Json(serde_json::json!({"active": false, "record": record})).into_response()
         }
@@ -192,6 +197,36 @@ async fn metrics(State(s): State<AdminState>) -> impl IntoResponse {
     ];
     let mut body = String::with_capacity(8192);
     s.ops.render_into(&mut body, &gauges, &counters);
+    if let Some(st) = s.records.as_ref().and_then(|r| r.memory.write_stats()) {
+        let store = [(
+            "switchboard_records_queued",
+            "Call records waiting for the database.",
+            st.queued as f64,
+        )];
+        let store_counters = [
+            (
+                "switchboard_records_written_total",
+                "Call records written to the database.",
+                st.written,
+            ),
+            (
+                "switchboard_records_dropped_total",
+                "Call records dropped because the write queue was full.",
+                st.dropped,
+            ),
+            (
+                "switchboard_records_write_failures_total",
+                "Failed database writes (retried).",
+                st.write_failures,
+            ),
+            (
+                "switchboard_records_read_fallbacks_total",
+                "Reads answered from the local cache (database slow or down).",
+                st.read_fallbacks,
+            ),
+        ];
+        crate::metrics::OpsMetrics::render_plain(&mut body, &store, &store_counters);
+    }
     if let Some(r) = &s.records {
         r.metrics.render_into(&mut body);
     }

@@ -405,10 +405,8 @@ impl OpsMetrics {
         self.rtp_jitter_seconds.observe(t.jitter.as_secs_f64());
     }
 
-    /// Appends these families, plus `gauges` (name, help, value) and `counters` read elsewhere
-    /// (live calls, Realtime counters).
-    pub fn render_into(
-        &self,
+    /// Unlabelled gauges and counters read elsewhere: (name, help, value).
+    pub fn render_plain(
         out: &mut String,
         gauges: &[(&str, &str, f64)],
         counters: &[(&str, &str, u64)],
@@ -421,6 +419,17 @@ impl OpsMetrics {
             header(out, name, help, "counter");
             let _ = writeln!(out, "{name} {v}");
         }
+    }
+
+    /// Appends these families, plus `gauges` and `counters` read elsewhere (live calls,
+    /// Realtime counters).
+    pub fn render_into(
+        &self,
+        out: &mut String,
+        gauges: &[(&str, &str, f64)],
+        counters: &[(&str, &str, u64)],
+    ) {
+        Self::render_plain(out, gauges, counters);
         header(
             out,
             "switchboard_calls_total",

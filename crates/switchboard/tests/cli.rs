@@ -3,7 +3,10 @@
 use std::process::Command;
 
 fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_switchboard"))
+    let mut c = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+    // No call records on disk from tests.
+    c.env("SWITCHBOARD_DATABASE", "memory");
+    c
 }
 
 #[test]
