@@ -89,6 +89,7 @@ struct ActiveCall {
     to: String,
     started: Instant,
     started_wall: std::time::SystemTime,
+    answered_wall: Option<std::time::SystemTime>,
 }
 
 pub struct Core {
@@ -109,6 +110,8 @@ pub struct Core {
     notes_rx: Option<mpsc::Receiver<MediaNote>>,
     media: MediaSettings,
     seed: u64,
+    /// Calls that ended while their media task was still closing: RTP stats go to the record.
+    media_ended: HashMap<CallHandle, String>,
 }
 
 /// Clock for the endpoint: tokio's, so `tokio::time::pause` drives it in tests.
@@ -173,6 +176,7 @@ impl Core {
                 max_buffer_ms: 60_000,
             },
             seed: u64::from_le_bytes(seed),
+            media_ended: HashMap::new(),
         }
     }
 
@@ -449,13 +453,30 @@ impl Core {
                     }
                 }
             }
-            MediaNote::Ended(_, stats) => self.cfg.ops.record_rtp(crate::metrics::RtpTotals {
-                received: stats.packets_received,
-                lost: u64::try_from(stats.lost).unwrap_or(0),
-                late: stats.late,
-                concealed: stats.concealed,
-                jitter: stats.jitter,
-            }),
+            MediaNote::Ended(h, stats) => {
+                self.cfg.ops.record_rtp(crate::metrics::RtpTotals {
+                    received: stats.packets_received,
+                    lost: u64::try_from(stats.lost).unwrap_or(0),
+                    late: stats.late,
+                    concealed: stats.concealed,
+                    jitter: stats.jitter,
+                });
+                if let (Some(call_id), Some(records)) =
+                    (self.media_ended.remove(&h), &self.cfg.records)
+                {
+                    records.attach_rtp(
+                        &call_id,
+                        crate::memory::RtpLeg {
+                            packets_sent: stats.packets_sent,
+                            packets_received: stats.packets_received,
+                            lost: stats.lost,
+                            jitter_ms: stats.jitter.as_secs_f64() * 1000.0,
+                            late: stats.late,
+                            concealed: stats.concealed,
+                        },
+                    );
+                }
+            }
         }
     }
 
@@ -530,6 +551,7 @@ impl Core {
                         to: c.to,
                         started: t,
                         started_wall: std::time::SystemTime::now(),
+                        answered_wall: None,
                     },
                 );
                 if self.cfg.answer_delay.is_zero() {
@@ -541,7 +563,11 @@ impl Core {
                 }
             }
             Event::CallConfirmed { call, negotiated } => {
-                if let Some(c) = self.calls.get(&call) {
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.answered_wall = Some(std::time::SystemTime::now());
+                    if let Some(n) = &negotiated {
+                        c.negotiated = Some(n.clone());
+                    }
                     self.cfg
                         .ops
                         .observe_setup(t.saturating_duration_since(c.started));
@@ -576,8 +602,35 @@ impl Core {
                 }
             }
             Event::CallEnded { call, reason } => {
-                self.cfg.ops.record_call_end(&end_reason_label(&reason));
+                let label = end_reason_label(&reason);
+                self.cfg.ops.record_call_end(&label);
                 if let Some(c) = self.calls.remove(&call) {
+                    if let Some(records) = &self.cfg.records {
+                        use sip_proto::EndReason as E;
+                        let hung_up_by = match reason {
+                            E::RemoteBye | E::Cancelled => "caller",
+                            E::Rejected(_) => "none",
+                            _ => "bridge",
+                        };
+                        records.attach_sip(
+                            &c.call_id,
+                            crate::memory::SipLeg {
+                                from: c.from.clone(),
+                                to: c.to.clone(),
+                                remote: c.flow.remote.to_string(),
+                                codec: c.negotiated.as_ref().map(|n| format!("{:?}", n.codec)),
+                                invite_at: Some(c.started_wall),
+                                answered_at: c.answered_wall,
+                                ended_at: Some(std::time::SystemTime::now()),
+                                end_reason: label.clone(),
+                                hung_up_by: hung_up_by.into(),
+                                rtp: None,
+                            },
+                        );
+                        if c.media.is_some() {
+                            self.media_ended.insert(call, c.call_id.clone());
+                        }
+                    }
                     info!(call_id = %c.call_id, ?reason, "call ended");
                     if let Some(m) = &c.media {
                         m.send(MediaCmd::Stop);

@@ -14,6 +14,7 @@ use crate::memory::{
     is_anonymous, is_repeat_inquiry, returning_caller_note, CallMetrics, CallRecord, HandoffRecord,
     InMemoryStore, MemoryStore, StoreFuture,
 };
+use crate::memory::{Prices, RtpLeg, SipLeg, UsageCost};
 use crate::metrics::Metrics;
 use crate::tools::{call_webhook, ToolRequest, WebhookClient};
 
@@ -88,6 +89,8 @@ pub struct Records {
     open: Mutex<std::collections::HashMap<String, OpenCall>>,
     /// Where callback requests are POSTed (the agents file's `callback_webhook`).
     callback_webhook: Option<(WebhookClient, String)>,
+    /// Realtime prices for the records' cost (`--realtime-prices`).
+    prices: std::sync::RwLock<Prices>,
     /// The customer store consulted at call start (the built-in demo database).
     customers: Option<Arc<Mutex<DemoDb>>>,
 }
@@ -102,6 +105,8 @@ struct OpenCall {
     handoffs_at: Vec<SystemTime>,
     /// The agent that has the caller now.
     agent: String,
+    sip: Option<SipLeg>,
+    usage: Option<UsageCost>,
 }
 
 impl std::fmt::Debug for Records {
@@ -128,6 +133,7 @@ impl Records {
             repeat_window,
             open: Mutex::new(std::collections::HashMap::new()),
             callback_webhook: None,
+            prices: std::sync::RwLock::new(Prices::default()),
             customers: None,
         }
     }
@@ -142,6 +148,46 @@ impl Records {
     pub fn with_callback_webhook(mut self, client: WebhookClient, url: String) -> Self {
         self.callback_webhook = Some((client, url));
         self
+    }
+
+    /// Prices used for the records' Realtime cost from now on.
+    pub fn set_prices(&self, prices: Prices) {
+        if let Ok(mut p) = self.prices.write() {
+            *p = prices;
+        }
+    }
+
+    /// The SIP side of a call that ended (from the endpoint task): kept for its record, or
+    /// added to the record if it was already saved.
+    pub fn attach_sip(&self, call_id: &str, sip: SipLeg) {
+        if let Ok(mut open) = self.open.lock() {
+            if let Some(c) = open.get_mut(call_id) {
+                c.sip = Some(sip);
+                return;
+            }
+        }
+        self.amend(call_id, |r| r.sip = Some(sip));
+    }
+
+    /// A call's RTP statistics (the media task ends after the SIP side).
+    pub fn attach_rtp(&self, call_id: &str, rtp: RtpLeg) {
+        if let Ok(mut open) = self.open.lock() {
+            if let Some(c) = open.get_mut(call_id) {
+                c.sip.get_or_insert_with(SipLeg::default).rtp = Some(rtp);
+                return;
+            }
+        }
+        self.amend(call_id, |r| {
+            r.sip.get_or_insert_with(SipLeg::default).rtp = Some(rtp)
+        });
+    }
+
+    /// Change a saved record (the store replaces it by Call-ID).
+    fn amend(&self, call_id: &str, f: impl FnOnce(&mut CallRecord)) {
+        if let Some(mut r) = self.memory.get(call_id) {
+            f(&mut r);
+            self.memory.save(r);
+        }
     }
 
     /// The agent that has the caller of `call_id` now (calls in progress only).
@@ -181,6 +227,12 @@ impl CallHooks for Records {
                 (a, b) => Some([a, b].into_iter().flatten().collect::<Vec<_>>().join("\n")),
             }
         })
+    }
+
+    fn on_call_usage(&self, call_id: &str, usage: &UsageCost) {
+        if let Ok(mut open) = self.open.lock() {
+            open.entry(call_id.to_string()).or_default().usage = Some(usage.clone());
+        }
     }
 
     fn on_call_start(&self, call_id: &str, _caller: &str, agent: &str) {
@@ -266,6 +318,11 @@ impl CallHooks for Records {
         }
         let intent = summary.final_envelope.intent.clone();
         let mut record = CallRecord::new(call_id, caller, open.started.unwrap_or(now));
+        record.sip = open.sip.clone();
+        record.usage = open.usage.clone().map(|mut u| {
+            u.cost_usd = self.prices.read().map(|p| p.cost(&u)).unwrap_or(0.0);
+            u
+        });
         record.ended_at = Some(now);
         record.agent_path = summary
             .handoffs

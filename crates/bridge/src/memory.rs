@@ -78,6 +78,116 @@ pub struct CallRecord {
     pub outcome: Option<String>,
     /// The seed's metrics.
     pub metrics: CallMetrics,
+    /// The SIP and media side: parties, codec, times, end reason, RTP quality.
+    #[serde(default)]
+    pub sip: Option<SipLeg>,
+    /// Realtime token usage and its cost.
+    #[serde(default)]
+    pub usage: Option<UsageCost>,
+}
+
+/// The call as the SIP side saw it.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SipLeg {
+    pub from: String,
+    pub to: String,
+    /// The caller's (or SBC's) address.
+    pub remote: String,
+    /// Negotiated codec (`PCMU`, `PCMA`, `opus`).
+    pub codec: Option<String>,
+    pub invite_at: Option<SystemTime>,
+    /// When the caller's ACK of our 200 arrived.
+    pub answered_at: Option<SystemTime>,
+    pub ended_at: Option<SystemTime>,
+    /// `remote_bye`, `local_bye`, `cancelled`, `rejected_503`, ...
+    pub end_reason: String,
+    /// `caller`, `bridge` or `none` (never answered).
+    pub hung_up_by: String,
+    /// Incoming RTP at the call's end (RFC 3550 receiver statistics).
+    pub rtp: Option<RtpLeg>,
+}
+
+/// A call's RTP statistics.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RtpLeg {
+    pub packets_sent: u64,
+    pub packets_received: u64,
+    pub lost: i64,
+    pub jitter_ms: f64,
+    pub late: u64,
+    pub concealed: u64,
+}
+
+/// Realtime usage of a call (from `response.done`) and its cost at the configured prices.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UsageCost {
+    pub input_text_tokens: u64,
+    pub input_audio_tokens: u64,
+    pub output_text_tokens: u64,
+    pub output_audio_tokens: u64,
+    pub cost_usd: f64,
+}
+
+/// USD per million tokens (`--realtime-prices`); defaults: gpt-realtime's list prices.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Prices {
+    pub text_in: f64,
+    pub audio_in: f64,
+    pub text_out: f64,
+    pub audio_out: f64,
+}
+
+impl Default for Prices {
+    fn default() -> Self {
+        Prices {
+            text_in: 4.0,
+            audio_in: 32.0,
+            text_out: 16.0,
+            audio_out: 64.0,
+        }
+    }
+}
+
+impl Prices {
+    /// `text_in=4,audio_in=32,text_out=16,audio_out=64` (any subset; USD per 1M tokens).
+    pub fn parse(s: &str) -> Result<Prices, String> {
+        let mut p = Prices::default();
+        for kv in s.split(',').map(str::trim).filter(|kv| !kv.is_empty()) {
+            let (k, v) = kv
+                .split_once('=')
+                .ok_or_else(|| format!("{kv:?}: expected NAME=USD_PER_MILLION"))?;
+            let v: f64 = v
+                .trim()
+                .parse()
+                .ok()
+                .filter(|v: &f64| v.is_finite() && *v >= 0.0)
+                .ok_or_else(|| format!("{kv:?}: not a price"))?;
+            match k.trim() {
+                "text_in" => p.text_in = v,
+                "audio_in" => p.audio_in = v,
+                "text_out" => p.text_out = v,
+                "audio_out" => p.audio_out = v,
+                other => {
+                    return Err(format!(
+                        "unknown price {other:?} (text_in, audio_in, text_out, audio_out)"
+                    ))
+                }
+            }
+        }
+        Ok(p)
+    }
+
+    /// The cost of `u` in USD.
+    pub fn cost(&self, u: &UsageCost) -> f64 {
+        (u.input_text_tokens as f64 * self.text_in
+            + u.input_audio_tokens as f64 * self.audio_in
+            + u.output_text_tokens as f64 * self.text_out
+            + u.output_audio_tokens as f64 * self.audio_out)
+            / 1_000_000.0
+    }
 }
 
 impl CallRecord {
@@ -96,6 +206,8 @@ impl CallRecord {
             final_envelope: None,
             outcome: None,
             metrics: CallMetrics::default(),
+            sip: None,
+            usage: None,
         }
     }
 
@@ -1113,5 +1225,24 @@ mod tests {
             r.last_envelope().unwrap().intent.as_deref(),
             Some("upgrade_inquiry")
         );
+    }
+
+    #[test]
+    fn prices_parse_and_price_usage() {
+        let p = Prices::parse("audio_out=60, text_in=5").unwrap();
+        assert_eq!((p.audio_out, p.text_in, p.audio_in), (60.0, 5.0, 32.0));
+        let u = UsageCost {
+            input_text_tokens: 1_000,
+            input_audio_tokens: 10_000,
+            output_text_tokens: 500,
+            output_audio_tokens: 20_000,
+            cost_usd: 0.0,
+        };
+        let want = (1_000.0 * 5.0 + 10_000.0 * 32.0 + 500.0 * 16.0 + 20_000.0 * 60.0) / 1e6;
+        assert!((p.cost(&u) - want).abs() < 1e-12);
+        assert!(Prices::parse("audio_out").is_err());
+        assert!(Prices::parse("audio_out=-1").is_err());
+        assert!(Prices::parse("video=3").is_err());
+        assert_eq!(Prices::parse("").unwrap(), Prices::default());
     }
 }

@@ -148,6 +148,24 @@ async fn a_returning_caller_is_met_with_what_the_last_call_left() {
         "{record}"
     );
     assert!(record.contains("\"transcript\""), "{record}");
+    // The SIP and media side, and the Realtime usage with its cost.
+    for part in [
+        "\"end_reason\":\"remote_bye\"",
+        "\"hung_up_by\":\"caller\"",
+        "\"codec\":\"Pcmu\"",
+        "\"packets_received\":",
+        "\"output_audio_tokens\":",
+        "\"cost_usd\":",
+    ] {
+        assert!(record.contains(part), "{part} in {record}");
+    }
+    let cost: f64 = record
+        .split("\"cost_usd\":")
+        .nth(1)
+        .and_then(|r| r.split([',', '}']).next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!(cost > 0.0, "usage priced: {record}");
 
     // The admin API serves the seed metrics.
     let body = http_get(admin, "/metrics").await;

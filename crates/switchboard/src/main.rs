@@ -111,6 +111,14 @@ struct RunArgs {
     /// Extra CA certificates (PEM) trusted for wss:// besides the built-in Mozilla roots.
     #[arg(long, env = "SWITCHBOARD_REALTIME_CA_FILE")]
     realtime_ca_file: Option<PathBuf>,
+    /// Realtime prices for the call records' cost, USD per million tokens (defaults:
+    /// gpt-realtime's list prices).
+    #[arg(
+        long,
+        env = "SWITCHBOARD_REALTIME_PRICES",
+        default_value = "text_in=4,audio_in=32,text_out=16,audio_out=64"
+    )]
+    realtime_prices: String,
     /// Append every Realtime client event sent (JSONL, audio elided) to this file.
     #[arg(long, env = "SWITCHBOARD_REALTIME_EVENT_LOG")]
     realtime_event_log: Option<PathBuf>,
@@ -327,6 +335,13 @@ async fn run(args: RunArgs) -> ExitCode {
             memory = Some(store.clone());
             match bridge::handoffs::agents_runtime_with(file, ai.tls.clone(), window, store) {
                 Ok((agents, records)) => {
+                    match bridge::memory::Prices::parse(&args.realtime_prices) {
+                        Ok(p) => records.set_prices(p),
+                        Err(e) => {
+                            eprintln!("switchboard: config error: --realtime-prices: {e}");
+                            return ExitCode::from(2);
+                        }
+                    }
                     ai.agents = Some(agents);
                     cfg.records = Some(records);
                 }

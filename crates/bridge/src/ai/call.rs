@@ -54,6 +54,8 @@ pub trait CallHooks: Send + Sync {
     ) -> crate::memory::StoreFuture<'a, Option<String>> {
         Box::pin(async { None })
     }
+    /// The call's Realtime usage, just before [`CallHooks::on_call_end`].
+    fn on_call_usage(&self, _call_id: &str, _usage: &crate::memory::UsageCost) {}
     /// A call with agents started; `agent` answers it.
     fn on_call_start(&self, _call_id: &str, _caller: &str, _agent: &str) {}
     /// A handoff completed.
@@ -115,6 +117,8 @@ pub struct CallAgents {
     settings: super::AiSettings,
     /// The new agent's session, open and seeded, waiting for the switch.
     pub pending_live: Option<Live>,
+    /// Token usage of the call's responses.
+    pub usage: crate::memory::UsageCost,
     /// The old agent's session after a switch, until its audio has played.
     pub retiring: Option<Live>,
 }
@@ -165,6 +169,7 @@ impl CallAgents {
             internal_tx,
             settings: settings.clone(),
             pending_live: None,
+            usage: crate::memory::UsageCost::default(),
             retiring: None,
         })
     }
@@ -283,6 +288,7 @@ impl CallAgents {
     /// The call is over: slots back, summary to the hooks.
     pub fn finish(&mut self) {
         let summary = self.router.finish();
+        self.agents.hooks.on_call_usage(&self.call_id, &self.usage);
         info!(call_id = %self.call_id, path = ?summary.agent_path, handoffs = summary.handoffs.len(),
               handoff_ms = ?summary.handoff_ms, preservation = ?summary.context_preservation,
               csat = ?summary.csat, converted = summary.converted, "call summary");

@@ -791,6 +791,21 @@ async fn on_agent_event(
             a.apply(live, actions);
         }
         ServerEvent::ResponseDone(r) => {
+            if let Some(u) = &r.response.usage {
+                let d = |x: Option<u64>| x.unwrap_or(0);
+                let (ia, it) = u
+                    .input_token_details
+                    .as_ref()
+                    .map_or((0, 0), |t| (d(t.audio_tokens), d(t.text_tokens)));
+                let (oa, ot) = u
+                    .output_token_details
+                    .as_ref()
+                    .map_or((0, 0), |t| (d(t.audio_tokens), d(t.text_tokens)));
+                a.usage.input_audio_tokens += ia;
+                a.usage.input_text_tokens += it;
+                a.usage.output_audio_tokens += oa;
+                a.usage.output_text_tokens += ot;
+            }
             let purpose = r
                 .response
                 .metadata
