@@ -2,10 +2,10 @@
 //! end with function calls and may drop the connection (format: `fixtures/sim/README.md`).
 //! Errors name the file, the line and the field (DESIGN "Conventions").
 
-use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use toml_pos::{field_at, line_of};
 
 use serde::Deserialize;
 use toml::Spanned;
@@ -404,66 +404,6 @@ impl Loader<'_> {
             .map_err(|e| err(WavError::Rate(e)))?;
         Ok(Speech::Wav(samples.into()))
     }
-}
-
-fn line_of(text: &str, offset: usize) -> usize {
-    text.get(..offset.min(text.len()))
-        .unwrap_or(text)
-        .matches('\n')
-        .count()
-        + 1
-}
-
-/// The dotted path of the field at `offset`, e.g. `agent[1].turn[0].say`: the enclosing table
-/// header (array-of-tables counted) plus the key on that line, if any.
-fn field_at(text: &str, offset: usize) -> String {
-    let line_no = line_of(text, offset);
-    let mut counts: HashMap<String, usize> = HashMap::new();
-    let mut table = String::new();
-    let mut key = String::new();
-    for (i, line) in text.lines().take(line_no).enumerate() {
-        let l = line.trim();
-        if let Some(name) = l.strip_prefix("[[").and_then(|r| r.split("]]").next()) {
-            let name = name.trim().to_string();
-            *counts.entry(name.clone()).or_insert(0) += 1;
-            let nested = format!("{name}.");
-            counts.retain(|k, _| !k.starts_with(&nested));
-            table = display_path(&name, &counts);
-        } else if let Some(name) = l.strip_prefix('[').and_then(|r| r.split(']').next()) {
-            table = display_path(name.trim(), &counts);
-        }
-        if i + 1 == line_no {
-            key = l
-                .split_once('=')
-                .map(|(k, _)| k.trim().trim_matches('"').to_string())
-                .filter(|k| !k.is_empty() && !k.starts_with('['))
-                .unwrap_or_default();
-        }
-    }
-    match (table.is_empty(), key.is_empty()) {
-        (true, true) => "(top level)".into(),
-        (true, false) => key,
-        (false, true) => table,
-        (false, false) => format!("{table}.{key}"),
-    }
-}
-
-/// `agent.turn` with counts {agent: 2, agent.turn: 1} -> `agent[1].turn[0]`.
-fn display_path(name: &str, counts: &HashMap<String, usize>) -> String {
-    let mut prefix = String::new();
-    let mut out = String::new();
-    for part in name.split('.') {
-        if !prefix.is_empty() {
-            prefix.push('.');
-            out.push('.');
-        }
-        prefix.push_str(part);
-        out.push_str(part);
-        if let Some(n) = counts.get(&prefix) {
-            out.push_str(&format!("[{}]", n.saturating_sub(1)));
-        }
-    }
-    out
 }
 
 #[cfg(test)]

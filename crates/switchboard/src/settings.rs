@@ -9,6 +9,7 @@ use std::ops::RangeInclusive;
 use std::path::Path;
 use std::time::Duration;
 use toml::Spanned;
+use toml_pos::line_of;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -96,10 +97,6 @@ pub struct MediaSection {
 pub struct AdminSection {
     pub listen: Option<SocketAddr>,
     pub drain_timeout_secs: Option<u64>,
-}
-
-fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
 /// Parse `text` (from `path`) into settings applied over `cfg`.
