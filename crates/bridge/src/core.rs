@@ -530,7 +530,12 @@ impl Core {
                             &c.from,
                             c.p_asserted_identity.as_deref(),
                         );
-                        let s = crate::ai::spawn(settings.clone(), c.call_id.clone(), caller);
+                        let mut settings = settings.clone();
+                        settings.audio_format = crate::ai::wire::format_for_call(
+                            settings.g711_passthrough,
+                            c.negotiated.as_ref().map(|n| media::codec_of(n.codec)),
+                        );
+                        let s = crate::ai::spawn(settings, c.call_id.clone(), caller);
                         (Some(s.task), Some(s.link), Some(s.dtmf))
                     }
                     _ => (None, None, None),

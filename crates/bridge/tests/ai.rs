@@ -396,3 +396,79 @@ async fn the_session_opens_while_the_call_is_still_ringing() {
     sip.send_to(&uac.ack_2xx(), server).await.unwrap();
     sip.send_to(&uac.bye(), server).await.unwrap();
 }
+
+/// Share of a block's energy at `hz` (1.0: a pure tone of whole periods in the block).
+fn tone_share(block: &[i16], hz: f64, rate: f64) -> f64 {
+    let (mut c, mut s, mut total) = (0.0f64, 0.0f64, 0.0f64);
+    for (i, &x) in block.iter().enumerate() {
+        let x = f64::from(x);
+        let w = 2.0 * std::f64::consts::PI * hz * i as f64 / rate;
+        c += x * w.cos();
+        s += x * w.sin();
+        total += x * x;
+    }
+    if total == 0.0 {
+        return 0.0;
+    }
+    2.0 * (c * c + s * s) / block.len() as f64 / total
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn g711_pass_through_talks_pcmu_to_the_model_and_the_caller_hears_its_tone() {
+    let sim = realtime_sim::Simulator::bind("127.0.0.1:0").await.unwrap();
+    let log = temp_path("events-g711.jsonl");
+    let _ = std::fs::remove_file(&log);
+    let mut ai = AiSettings::new(sim.url(), "You are a test agent.").unwrap();
+    ai.event_log = Some(Arc::new(bridge::ai::EventLog::open(&log).unwrap()));
+    ai.g711_passthrough = true;
+    ai.greet = false;
+    let counters = ai.counters.clone();
+    let bridge = Bridge::start(bridge_config(ai, 33500..=33599))
+        .await
+        .unwrap();
+    // A PCMU call: the session must say audio/pcmu both ways.
+    let mut caller = Caller::dial(bridge.sip_addrs[0], "ai").await;
+    caller.record = true;
+    assert!(
+        caller.speak_and_hear(50, 300).await,
+        "the caller heard the agent"
+    );
+    for _ in 0..50 {
+        caller.step(false).await;
+    }
+    let heard = std::mem::take(&mut caller.heard);
+    caller.hang_up().await;
+    let stats = counters.snapshot();
+    assert_eq!(stats.server_errors, 0, "{stats:?}");
+    let first: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(first["type"], "session.update");
+    assert_eq!(
+        first["session"]["audio"]["input"]["format"]["type"],
+        "audio/pcmu"
+    );
+    assert_eq!(
+        first["session"]["audio"]["output"]["format"]["type"],
+        "audio/pcmu"
+    );
+    // The simulator answered with its 440 Hz tone in u-law; decoded and brought back to
+    // 24 kHz, the caller hears that tone (raw u-law bytes taken as PCM would be noise).
+    let shares: Vec<f64> = heard
+        .chunks_exact(2400)
+        .filter(|b| b.iter().map(|&x| i64::from(x).abs()).max().unwrap_or(0) > 3000)
+        .map(|b| tone_share(b, 440.0, 24_000.0))
+        .collect();
+    let clean = shares.iter().filter(|&&r| r > 0.8).count();
+    assert!(
+        clean >= 5,
+        "440 Hz blocks heard: {clean} of {} ({shares:?})",
+        shares.len()
+    );
+    validate_client_log(&log);
+}

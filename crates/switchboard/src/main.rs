@@ -45,6 +45,15 @@ enum LogFormat {
     Json,
 }
 
+/// `--realtime-audio`: what the Realtime socket carries.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum RealtimeAudio {
+    /// 24 kHz 16-bit PCM (`audio/pcm`) for every call.
+    Pcm,
+    /// G.711 pass-through for PCMU/PCMA calls (`audio/pcmu`/`audio/pcma`).
+    G711,
+}
+
 #[derive(clap::Args)]
 struct RunArgs {
     /// TOML config file; flags and SWITCHBOARD_* variables override it.
@@ -119,6 +128,16 @@ struct RunArgs {
         default_value = "text_in=4,audio_in=32,text_out=16,audio_out=64"
     )]
     realtime_prices: String,
+    /// Audio on the Realtime socket: `pcm` (24 kHz PCM for every call) or `g711` (PCMU/PCMA
+    /// calls send and receive `audio/pcmu`/`audio/pcma`, a sixth of the bytes; Opus calls
+    /// stay on PCM).
+    #[arg(
+        long,
+        env = "SWITCHBOARD_REALTIME_AUDIO",
+        value_enum,
+        default_value = "pcm"
+    )]
+    realtime_audio: RealtimeAudio,
     /// Append every Realtime client event sent (JSONL, audio elided) to this file.
     #[arg(long, env = "SWITCHBOARD_REALTIME_EVENT_LOG")]
     realtime_event_log: Option<PathBuf>,
@@ -310,6 +329,7 @@ async fn run(args: RunArgs) -> ExitCode {
         ai.tls = tls;
         ai.event_log = event_log;
         ai.greet = !args.no_greeting;
+        ai.g711_passthrough = args.realtime_audio == RealtimeAudio::G711;
         if args.instructions.is_none() {
             let file = match &args.agents {
                 Some(path) => router::AgentsFile::load(path),

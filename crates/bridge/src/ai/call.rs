@@ -125,9 +125,15 @@ pub struct CallAgents {
 
 /// What every agent of a call shares: model, formats, VAD, input transcription (the envelope's
 /// transcript needs the caller's words), and in voice mode `same` the entry agent's voice.
-pub fn base_config(model: &str, file: &AgentsFile) -> Result<SessionConfig, realtime::ConfigError> {
+pub fn base_config(
+    model: &str,
+    format: realtime::AudioFormat,
+    file: &AgentsFile,
+) -> Result<SessionConfig, realtime::ConfigError> {
     let builder = SessionConfig::builder()
         .model(model.to_string())
+        .input_format(format)
+        .output_format(format)
         .transcription(Some(Transcription {
             model: Some("gpt-4o-mini-transcribe".into()),
             language: None,
@@ -154,7 +160,7 @@ impl CallAgents {
         let note = agents.hooks.caller_note(&caller).await;
         let router = CallRouter::new(
             agents.file.clone(),
-            base_config(&settings.model, &agents.file)?,
+            base_config(&settings.model, settings.audio_format, &agents.file)?,
             agents.slots.clone(),
             note,
         );

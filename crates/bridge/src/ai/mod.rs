@@ -13,6 +13,7 @@ mod connect;
 pub mod context;
 pub mod log;
 pub mod outbox;
+pub mod wire;
 
 pub use call::{base_config, Agents, CallHooks, NoHooks, ToolCall, ToolFuture, ToolRunner};
 pub use connect::{request, tls_config, url_with_model, ws_config, Auth, ConnectError};
@@ -74,6 +75,12 @@ pub struct AiSettings {
     /// The agents file with its runtime (slots, tools, hooks): handoffs inside the call.
     /// `None`: one agent with `instructions` and no tools.
     pub agents: Option<Agents>,
+    /// Operator option (`--realtime-audio g711`): G.711 calls talk `audio/pcmu`/`audio/pcma`
+    /// to the model instead of 24 kHz PCM.
+    pub g711_passthrough: bool,
+    /// This call's format on the socket (set per call from the negotiated codec, see
+    /// [`wire::format_for_call`]); input and output are always the same.
+    pub audio_format: realtime::AudioFormat,
 }
 
 impl AiSettings {
@@ -97,6 +104,8 @@ impl AiSettings {
             append_frames: 2,
             greet: true,
             agents: None,
+            g711_passthrough: false,
+            audio_format: realtime::AudioFormat::pcm24k(),
         })
     }
 }
@@ -267,6 +276,8 @@ struct Live {
     writer: JoinHandle<()>,
     stream: SplitStream<connect::Ws>,
     tracker: Tracker,
+    /// Caller frames to the socket's format, model audio back to 24 kHz.
+    wire: wire::WireAudio,
 }
 
 impl std::fmt::Debug for Live {
@@ -296,6 +307,8 @@ fn session_config(settings: &AiSettings) -> Result<SessionConfig, realtime::Conf
     SessionConfig::builder()
         .model(settings.model.clone())
         .instructions(settings.instructions.clone())
+        .input_format(settings.audio_format)
+        .output_format(settings.audio_format)
         .build()
 }
 
@@ -316,6 +329,7 @@ async fn open(
     .await?;
     let (mut sink, stream) = ws.split();
     let per_append = settings.append_frames.max(1);
+    let bytes_per_frame = config.input_format().bytes_per_ms() as usize * 20;
     let outbox = Arc::new(Outbox::new(
         settings.audio_queue_frames / per_append as usize,
     ));
@@ -337,13 +351,14 @@ async fn open(
         })
     };
     let mut live = Live {
-        pending_audio: Vec::with_capacity(per_append as usize * 960),
+        pending_audio: Vec::with_capacity(per_append as usize * bytes_per_frame),
         pending_frames: 0,
         append_frames: per_append,
         outbox,
         writer,
         stream,
         tracker: Tracker::new(config),
+        wire: wire::WireAudio::for_format(config.input_format()),
     };
     // The full intended config every time: nothing silently resets (protocol §2).
     live.send(&config.update_event());
@@ -577,7 +592,7 @@ async fn drive(
                     let _ = tokio::time::timeout(Duration::from_secs(1), &mut live.writer).await;
                     return End::CallEnded;
                 };
-                live.pending_audio.extend_from_slice(&frame.to_le_bytes());
+                live.wire.push_frame(&frame, &mut live.pending_audio);
                 live.pending_frames += 1;
                 if live.pending_frames >= live.append_frames {
                     let ev = ClientEvent::append(&live.pending_audio);
@@ -648,10 +663,7 @@ async fn on_server_event(
     match ev {
         ServerEvent::OutputAudioDelta(d) => match d.decode_audio() {
             Ok(bytes) => {
-                let samples: Vec<i16> = bytes
-                    .chunks_exact(2)
-                    .map(|b| i16::from_le_bytes([b[0], b[1]]))
-                    .collect();
+                let samples = live.wire.to_samples(&bytes);
                 let _ = cmds
                     .send(MediaCmd::Play {
                         item: d.item_id.as_str().into(),

@@ -71,6 +71,9 @@ pub struct Caller {
     dec: Decoder,
     seq: usize,
     tick: tokio::time::Interval,
+    /// Everything heard from the bridge, decoded to 24 kHz (when `record` is set).
+    pub heard: Vec<i16>,
+    pub record: bool,
 }
 
 impl Caller {
@@ -93,6 +96,8 @@ impl Caller {
             dec: Decoder::new(PayloadCodec::Pcmu).unwrap(),
             seq: 0,
             tick: tokio::time::interval(Duration::from_millis(20)),
+            heard: Vec::new(),
+            record: false,
         }
     }
 
@@ -118,6 +123,9 @@ impl Caller {
         {
             if from == self.bridge_rtp && n > 12 && buf[0] >> 6 == 2 && buf[1] & 0x7f == 0 {
                 let f = self.dec.decode(&buf[12..n]).unwrap();
+                if self.record {
+                    self.heard.extend_from_slice(f.as_slice());
+                }
                 peak = peak.max(f.0.iter().map(|s| i32::from(*s).abs()).max().unwrap_or(0));
             }
         }
