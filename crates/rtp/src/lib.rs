@@ -1,4 +1,4 @@
-//! Sans-IO RTP/RTCP for one call (RFC 3550, 3551, 3389, 4733, 5761). See README.md.
+//! Sans-IO RTP/RTCP for one call (RFC 3550, 3551, 3389, 4733, 5761), SRTP/SRTCP (RFC 3711). See README.md.
 //!
 //! Entry point: [`Session`]. The caller owns sockets and the clock: it feeds datagrams with
 //! [`Session::handle_input`], drives time with [`Session::handle_timeout`] at
@@ -14,6 +14,7 @@ mod rng;
 pub mod sender;
 pub mod seq;
 pub mod session;
+pub mod srtp;
 pub mod stats;
 mod timer;
 
@@ -22,5 +23,6 @@ pub use error::{CnError, EventError, RtcpError, RtpError, SessionError};
 pub use jitter::{JitterBuffer, JitterConfig, Slot};
 pub use pacer::{Pacer, Tick};
 pub use sender::{Outgoing, RtpSender, SenderConfig, SentKind};
-pub use session::{Event, Session, SessionConfig, Socket, Transmit};
+pub use session::{Event, Session, SessionConfig, Socket, SrtpConfig, Transmit};
+pub use srtp::{MasterKey, SrtpError, Suite};
 pub use stats::CallStats;

@@ -15,6 +15,7 @@ use crate::packet::telephone_event::TelephoneEvent;
 use crate::rng::Rng;
 use crate::sender::{Outgoing, RtpSender, SenderConfig, SentKind};
 use crate::seq::{ReceptionState, SeqOutcome};
+use crate::srtp::{MasterKey, SrtpError, SrtpSession, Suite};
 use crate::stats::CallStats;
 use crate::timer::{Timer, TimerTable};
 use std::collections::VecDeque;
@@ -79,6 +80,18 @@ pub struct SessionConfig {
     pub jitter: JitterConfig,
     /// Seeds SSRC, initial sequence number and timestamp (RFC 3550 5.1) and the RTCP jitter.
     pub seed: u64,
+    /// SRTP/SRTCP (RFC 3711) with keys from SDES (RFC 4568); `None` is plain RTP.
+    pub srtp: Option<SrtpConfig>,
+}
+
+/// The negotiated SRTP suite and both master keys. `Debug` shows no key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SrtpConfig {
+    pub suite: Suite,
+    /// Ours: protects what we send (the key of our `a=crypto`).
+    pub local: MasterKey,
+    /// The peer's: unprotects what it sends (the key of its `a=crypto`).
+    pub remote: MasterKey,
 }
 
 impl SessionConfig {
@@ -103,6 +116,7 @@ impl SessionConfig {
             queue_limit: 10,
             jitter: JitterConfig::new(clock_rate / 50),
             seed,
+            srtp: None,
         }
     }
 }
@@ -134,6 +148,9 @@ pub struct Session {
     last_sr: Option<(u32, Instant)>,
     last_tick_due: Instant,
     sent_since_report: bool,
+    srtp: Option<SrtpSession>,
+    /// Reused buffer for unprotecting a datagram.
+    scratch: Vec<u8>,
 }
 
 impl Session {
@@ -193,6 +210,11 @@ impl Session {
             last_sr: None,
             last_tick_due: now,
             sent_since_report: false,
+            srtp: cfg
+                .srtp
+                .as_ref()
+                .map(|k| SrtpSession::new(k.suite, &k.local, &k.remote)),
+            scratch: Vec::new(),
             cfg,
         })
     }
@@ -302,11 +324,49 @@ impl Session {
         if self.closed {
             return;
         }
-        if socket == Socket::Rtcp || (self.cfg.rtcp_mux && is_rtcp(bytes)) {
-            self.handle_rtcp(now, from, bytes);
+        let rtcp = socket == Socket::Rtcp || (self.cfg.rtcp_mux && is_rtcp(bytes));
+        let Some(srtp) = self.srtp.as_mut() else {
+            if rtcp {
+                self.handle_rtcp(now, from, bytes);
+            } else {
+                self.handle_rtp(now, from, bytes);
+            }
+            return;
+        };
+        // RFC 3711 3.3: nothing of a packet is used (not even for latching) before its tag
+        // and its index have been checked.
+        let mut buf = std::mem::take(&mut self.scratch);
+        buf.clear();
+        buf.extend_from_slice(bytes);
+        let r = if rtcp {
+            srtp.inbound.unprotect_rtcp(&mut buf)
         } else {
-            self.handle_rtp(now, from, bytes);
+            srtp.inbound.unprotect_rtp(&mut buf)
+        };
+        match r {
+            Ok(()) if rtcp => self.handle_rtcp(now, from, &buf),
+            Ok(()) => self.handle_rtp(now, from, &buf),
+            Err(SrtpError::AuthFailed) => self.stats.srtp_auth_failed += 1,
+            Err(SrtpError::Replayed(_) | SrtpError::TooOld(_)) => self.stats.srtp_replayed += 1,
+            Err(_) => self.stats.malformed += 1,
         }
+        self.scratch = buf;
+    }
+
+    /// SRTP/SRTCP-protect an outgoing datagram in place; false if it must not be sent.
+    fn protect(&mut self, rtcp: bool, bytes: &mut Vec<u8>) -> bool {
+        let Some(srtp) = self.srtp.as_mut() else {
+            return true;
+        };
+        let r = if rtcp {
+            srtp.outbound.protect_rtcp(bytes)
+        } else {
+            srtp.outbound.protect_rtp(bytes)
+        };
+        if r.is_err() {
+            self.stats.srtp_protect_failed += 1;
+        }
+        r.is_ok()
     }
 
     fn handle_rtp(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
@@ -502,7 +562,7 @@ impl Session {
             Some(b) => Outgoing::Audio(b),
             None => Outgoing::Silence(&self.silence),
         };
-        let mut bytes = Vec::with_capacity(12 + self.silence.len());
+        let mut bytes = Vec::with_capacity(12 + self.silence.len() + 10);
         let sent = match self.sender.tick(out, &mut bytes) {
             Ok(kind) => kind,
             Err(_) => {
@@ -511,12 +571,14 @@ impl Session {
             }
         };
         if let Some(to) = self.latch.destination() {
-            self.transmits.push_back(Transmit {
-                socket: Socket::Rtp,
-                to,
-                bytes,
-            });
-            self.sent_since_report = true;
+            if self.protect(false, &mut bytes) {
+                self.transmits.push_back(Transmit {
+                    socket: Socket::Rtp,
+                    to,
+                    bytes,
+                });
+                self.sent_since_report = true;
+            }
         }
         self.events.push_back(Event::Tick { slot, sent, missed });
     }
@@ -582,7 +644,10 @@ impl Session {
             bye,
         };
         match build_compound(&spec) {
-            Ok(bytes) => {
+            Ok(mut bytes) => {
+                if !self.protect(true, &mut bytes) {
+                    return;
+                }
                 self.stats.rtcp_sent += 1;
                 let socket = if self.cfg.rtcp_mux {
                     Socket::Rtp

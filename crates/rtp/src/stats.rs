@@ -40,4 +40,10 @@ pub struct CallStats {
     pub remote_jitter: Duration,
     pub rtcp_sent: u64,
     pub rtcp_received: u64,
+    /// SRTP/SRTCP packets dropped: wrong authentication tag (RFC 3711 3.3), or replayed or
+    /// older than the replay window (3.3.2).
+    pub srtp_auth_failed: u64,
+    pub srtp_replayed: u64,
+    /// Outgoing packets that could not be protected (key exhausted) and were not sent.
+    pub srtp_protect_failed: u64,
 }
