@@ -473,6 +473,11 @@ impl Core {
                             jitter_ms: stats.jitter.as_secs_f64() * 1000.0,
                             late: stats.late,
                             concealed: stats.concealed,
+                            rtcp_sent: stats.rtcp_sent,
+                            rtcp_received: stats.rtcp_received,
+                            remote_fraction_lost: f64::from(stats.remote_fraction_lost) / 256.0,
+                            remote_cumulative_lost: i64::from(stats.remote_cumulative_lost),
+                            remote_jitter_ms: stats.remote_jitter.as_secs_f64() * 1000.0,
                         },
                     );
                 }

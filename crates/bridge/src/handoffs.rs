@@ -65,8 +65,9 @@ impl ToolRunner for Tools {
     }
 }
 
-/// A callback the `callback` policy stored (listed at `GET /callbacks`).
-#[derive(Debug, Clone, serde::Serialize)]
+/// A callback the `callback` policy stored (listed at `GET /callbacks`, and kept in the
+/// call's record in the database).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CallbackRequest {
     pub id: u64,
     pub requested_at: SystemTime,
@@ -107,6 +108,8 @@ struct OpenCall {
     agent: String,
     sip: Option<SipLeg>,
     usage: Option<UsageCost>,
+    tool_calls: Vec<crate::memory::ToolCallRecord>,
+    callbacks: Vec<CallbackRequest>,
 }
 
 impl std::fmt::Debug for Records {
@@ -119,6 +122,8 @@ impl std::fmt::Debug for Records {
 
 /// Callback requests kept (oldest dropped beyond this).
 pub const MAX_CALLBACKS: usize = 10_000;
+/// Tool calls kept in one call's record (later ones are still run, not recorded).
+pub const MAX_TOOL_CALLS_PER_RECORD: usize = 200;
 
 impl Records {
     pub fn new(
@@ -297,7 +302,23 @@ impl CallHooks for Records {
                     }
                 });
             }
+            if let Ok(mut open) = self.open.lock() {
+                if let Some(o) = open.get_mut(call_id) {
+                    o.callbacks.push(request.clone());
+                }
+            }
             c.push(request);
+        }
+    }
+
+    fn on_tool_call(&self, call_id: &str, call: &crate::memory::ToolCallRecord) {
+        if let Ok(mut open) = self.open.lock() {
+            if let Some(o) = open.get_mut(call_id) {
+                // Bounded like the transcript: a runaway model cannot grow a record forever.
+                if o.tool_calls.len() < MAX_TOOL_CALLS_PER_RECORD {
+                    o.tool_calls.push(call.clone());
+                }
+            }
         }
     }
 
@@ -319,6 +340,8 @@ impl CallHooks for Records {
         let intent = summary.final_envelope.intent.clone();
         let mut record = CallRecord::new(call_id, caller, open.started.unwrap_or(now));
         record.sip = open.sip.clone();
+        record.tool_calls = open.tool_calls.clone();
+        record.callbacks = open.callbacks.clone();
         record.usage = open.usage.clone().map(|mut u| {
             u.cost_usd = self.prices.read().map(|p| p.cost(&u)).unwrap_or(0.0);
             u
@@ -455,6 +478,61 @@ mod tests {
         assert_eq!(got["tool"], "callback");
         assert_eq!(got["arguments"]["caller"], "+15550100");
         assert_eq!(got["arguments"]["envelope"]["summary"], "wants Pro");
+    }
+
+    #[tokio::test]
+    async fn the_record_keeps_tool_calls_with_results_and_callback_requests() {
+        let memory = Arc::new(InMemoryStore::default());
+        let records = Records::new(
+            memory.clone(),
+            Arc::new(Metrics::new()),
+            Duration::from_secs(60),
+        );
+        records.on_call_start("call-7", "+15550100@carrier.example", "router");
+        let ok = crate::memory::ToolCallRecord {
+            agent: "support".into(),
+            tool: "check_billing".into(),
+            arguments: serde_json::json!({"customer_id": "C-1042"}),
+            duration_ms: 3,
+            result: serde_json::json!({"last_charge": {"amount": "$49.00"}}),
+            ..Default::default()
+        };
+        let failed = crate::memory::ToolCallRecord {
+            tool: "lookup_order".into(),
+            error: Some("webhook timed out after 3000 ms (2 attempts)".into()),
+            ..Default::default()
+        };
+        records.on_tool_call("call-7", &ok);
+        records.on_tool_call("call-7", &failed);
+        // Another call's tool never lands in this record.
+        records.on_tool_call("call-8", &ok);
+        let env = Envelope {
+            summary: "wants Pro".into(),
+            ..Envelope::default()
+        };
+        records.on_callback("call-7", "+15550100@carrier.example", "sales", &env);
+        records.on_call_end(
+            "call-7",
+            "+15550100@carrier.example",
+            &CallSummary::default(),
+        );
+        let mut stored = None;
+        for _ in 0..100 {
+            stored = memory.get("call-7");
+            if stored.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let stored = stored.expect("the record was saved");
+        assert_eq!(stored.tool_calls, vec![ok, failed]);
+        assert_eq!(stored.callbacks.len(), 1);
+        assert_eq!(stored.callbacks[0].agent, "sales");
+        assert_eq!(stored.callbacks[0].envelope.summary, "wants Pro");
+        // What the database keeps is the record's JSON: both survive the round trip.
+        let json = serde_json::to_string(&stored).unwrap();
+        let back: CallRecord = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, stored);
     }
 
     #[tokio::test]

@@ -84,6 +84,43 @@ pub struct CallRecord {
     /// Realtime token usage and its cost.
     #[serde(default)]
     pub usage: Option<UsageCost>,
+    /// Business tool calls with their arguments and results, in the order they finished.
+    #[serde(default)]
+    pub tool_calls: Vec<ToolCallRecord>,
+    /// Callback requests the `callback` policy made during the call (also at `/callbacks`).
+    #[serde(default)]
+    pub callbacks: Vec<crate::handoffs::CallbackRequest>,
+}
+
+/// One business tool call of a call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ToolCallRecord {
+    pub agent: String,
+    pub tool: String,
+    /// The model's arguments (JSON; a string when they were not JSON).
+    pub arguments: serde_json::Value,
+    /// When the call was made.
+    pub at: SystemTime,
+    pub duration_ms: u64,
+    /// The backend's result (`null` on error).
+    pub result: serde_json::Value,
+    /// What the model got instead of a result.
+    pub error: Option<String>,
+}
+
+impl Default for ToolCallRecord {
+    fn default() -> Self {
+        ToolCallRecord {
+            agent: String::new(),
+            tool: String::new(),
+            arguments: serde_json::Value::Null,
+            at: SystemTime::UNIX_EPOCH,
+            duration_ms: 0,
+            result: serde_json::Value::Null,
+            error: None,
+        }
+    }
 }
 
 /// The call as the SIP side saw it.
@@ -118,6 +155,14 @@ pub struct RtpLeg {
     pub jitter_ms: f64,
     pub late: u64,
     pub concealed: u64,
+    /// RTCP reports sent and received (RFC 3550 SR/RR).
+    pub rtcp_sent: u64,
+    pub rtcp_received: u64,
+    /// What the caller's last RTCP report said of our stream: fraction lost (0-1),
+    /// cumulative loss, interarrival jitter. Zero when the caller sent none.
+    pub remote_fraction_lost: f64,
+    pub remote_cumulative_lost: i64,
+    pub remote_jitter_ms: f64,
 }
 
 /// Realtime usage of a call (from `response.done`) and its cost at the configured prices.
@@ -208,6 +253,8 @@ impl CallRecord {
             metrics: CallMetrics::default(),
             sip: None,
             usage: None,
+            tool_calls: Vec::new(),
+            callbacks: Vec::new(),
         }
     }
 

@@ -64,6 +64,8 @@ pub trait CallHooks: Send + Sync {
     fn on_handoff_failed(&self, _call_id: &str, _from: &str, _to: &str, _policy: &str) {}
     /// Policy callback: store the request.
     fn on_callback(&self, _call_id: &str, _caller: &str, _agent: &str, _envelope: &Envelope) {}
+    /// A business tool finished (its call and result go into the call's record).
+    fn on_tool_call(&self, _call_id: &str, _call: &crate::memory::ToolCallRecord) {}
     /// The call ended.
     fn on_call_end(&self, _call_id: &str, _caller: &str, _summary: &CallSummary) {}
 }
@@ -229,10 +231,28 @@ impl CallAgents {
                         arguments,
                     };
                     info!(call_id = %self.call_id, agent = %call.agent, tool = %call.tool, "tool call");
+                    let mut record = crate::memory::ToolCallRecord {
+                        agent: call.agent.clone(),
+                        tool: call.tool.clone(),
+                        arguments: serde_json::from_str(&call.arguments)
+                            .unwrap_or_else(|_| Value::String(call.arguments.clone())),
+                        at: std::time::SystemTime::now(),
+                        ..Default::default()
+                    };
                     let fut = self.agents.tools.run(call);
                     let tx = self.internal_tx.clone();
+                    let hooks = self.agents.hooks.clone();
+                    let sip_call_id = self.call_id.clone();
                     tokio::spawn(async move {
+                        let started = std::time::Instant::now();
                         let result = fut.await;
+                        record.duration_ms =
+                            u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                        match &result {
+                            Ok(v) => record.result = v.clone(),
+                            Err(e) => record.error = Some(e.clone()),
+                        }
+                        hooks.on_tool_call(&sip_call_id, &record);
                         let _ = tx.send(Internal::ToolDone { call_id, result });
                     });
                 }
