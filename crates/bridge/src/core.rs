@@ -67,7 +67,10 @@ pub struct Snapshot {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Action {
     Answer,
+    /// `--max-call-duration` reached.
     Hangup,
+    /// Still up when the drain (SIGTERM/SIGINT) reached `--drain-timeout`.
+    DrainHangup,
 }
 
 struct ActiveCall {
@@ -242,7 +245,7 @@ impl Core {
                         let until = t + self.cfg.drain_timeout;
                         let handles: Vec<CallHandle> = self.calls.keys().copied().collect();
                         for h in handles {
-                            self.actions.push(Reverse((until, h, Action::Hangup)));
+                            self.actions.push(Reverse((until, h, Action::DrainHangup)));
                         }
                     }
                 }
@@ -364,6 +367,7 @@ impl Core {
             match action {
                 Action::Answer => self.answer(t, h),
                 Action::Hangup => self.ep.hangup(t, h, "max call duration"),
+                Action::DrainHangup => self.ep.hangup(t, h, "drain timeout"),
             }
         }
     }

@@ -170,3 +170,47 @@ async fn drain_refuses_new_calls_keeps_active_ones_and_stops_when_idle() {
         .await
         .expect("bridge stops when drained");
 }
+
+/// Calls still up when the drain reaches `drain_timeout` get a BYE whose Reason says so (not
+/// the max-call-duration text), then the bridge stops.
+#[tokio::test]
+async fn drain_timeout_hangs_up_the_rest_with_a_reason() {
+    let bridge = Bridge::start(BridgeConfig {
+        drain_timeout: Duration::from_millis(300),
+        ..config("127.0.0.1:0")
+    })
+    .await
+    .unwrap();
+    let server = bridge.sip_addrs[0];
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut uac = Uac::new("stays", sock.local_addr().unwrap(), server);
+    sock.send_to(&uac.invite(&[]), server).await.unwrap();
+    let ok = recv_response(&sock, "INVITE").await;
+    uac.learn(&ok.to_bytes());
+    sock.send_to(&uac.ack_2xx(), server).await.unwrap();
+    let drained_at = tokio::time::Instant::now();
+    bridge.drain();
+    let mut buf = vec![0u8; 65535];
+    let bye = loop {
+        let (n, _) = timeout(Duration::from_secs(5), sock.recv_from(&mut buf))
+            .await
+            .expect("BYE in time")
+            .unwrap();
+        if let Ok(r) = sip_msg::Request::parse(&buf[..n]) {
+            break r;
+        }
+    };
+    assert_eq!(bye.method, sip_msg::Method::Bye);
+    assert!(
+        drained_at.elapsed() >= Duration::from_millis(300),
+        "BYE before the drain timeout: {:?}",
+        drained_at.elapsed()
+    );
+    let reason = bye.headers.get(&sip_msg::HeaderName::Reason).unwrap();
+    assert_eq!(reason, "SIP;cause=200;text=\"drain timeout\"");
+    let ok = Response::for_request(&bye, 200, "OK");
+    sock.send_to(&ok.to_bytes(), server).await.unwrap();
+    timeout(Duration::from_secs(5), bridge.join())
+        .await
+        .expect("bridge stops after the drain timeout");
+}
