@@ -410,6 +410,7 @@ impl Core {
             codecs: self.cfg.codecs.clone(),
             telephone_event: true,
             ptime: 20,
+            srtp_key: None,
         };
         if self.ep.answer(t, h, media) {
             if let Some(neg) = negotiated {

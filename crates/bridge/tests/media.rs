@@ -180,6 +180,7 @@ async fn audio_port_frames_in_play_out_and_flush_reports_played_ms() {
         remote_direction: Direction::SendRecv,
         ptime: 20,
         audio_index: 0,
+        srtp: None,
     };
     let settings = MediaSettings {
         mode: MediaMode::Port,

@@ -1,6 +1,6 @@
 //! Endpoint settings: who we are on the wire and the limits we enforce.
 
-use crate::sdp::Codec;
+use crate::sdp::{Codec, SrtpPolicy};
 use crate::timer::Timers;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -60,6 +60,8 @@ pub struct EndpointConfig {
     /// Codecs in our preference order, for the answer when the offer allows a choice.
     pub codecs: Vec<Codec>,
     pub telephone_event: bool,
+    /// SRTP with SDES keys (RFC 3711, 4568): off, optional or required.
+    pub srtp: SrtpPolicy,
     /// Session-Expires we ask for when the caller supports timers but sent none (RFC 4028 9);
     /// 0 disables session timers unless the caller asks.
     pub session_expires: u32,
@@ -86,6 +88,7 @@ impl Default for EndpointConfig {
             retry_after: 5,
             codecs: vec![Codec::Opus, Codec::Pcmu, Codec::Pcma],
             telephone_event: true,
+            srtp: SrtpPolicy::Off,
             session_expires: 1800,
             min_se: 90,
             seed: 0x5eed,

@@ -791,14 +791,25 @@ impl Endpoint {
                 return Err(Box::new(self.plain_response(req, 400, &reason)));
             }
         };
-        match sdp::negotiate(&offer, &self.cfg.codecs) {
+        match sdp::negotiate_srtp(&offer, &self.cfg.codecs, self.cfg.srtp) {
             Ok(n) => Ok((Some(offer), Some(n))),
-            Err(_) => {
+            Err(e) => {
                 let mut r = self.plain_response(req, 488, "Not Acceptable Here");
-                r.headers.push(
-                    HeaderName::Warning,
-                    "305 switchboard \"Incompatible media format\"",
-                );
+                // RFC 3261 20.43 warning codes: the profile (RTP/AVP vs RTP/SAVP) is the
+                // transport protocol of the m= line (302); a=crypto is an attribute (306).
+                let warning = match e {
+                    sdp::SdpError::SrtpRequired => {
+                        "302 switchboard \"Incompatible transport protocol: SRTP (RTP/SAVP) required\""
+                    }
+                    sdp::SdpError::SrtpNotEnabled => {
+                        "302 switchboard \"Incompatible transport protocol: SRTP not enabled\""
+                    }
+                    sdp::SdpError::NoUsableCrypto => {
+                        "306 switchboard \"Attribute not understood: no usable a=crypto\""
+                    }
+                    _ => "305 switchboard \"Incompatible media format\"",
+                };
+                r.headers.push(HeaderName::Warning, warning);
                 Err(Box::new(r))
             }
         }
@@ -1059,7 +1070,7 @@ impl Endpoint {
         let mut neg_update = None;
         if p.late_offer && !req.body.is_empty() {
             if let Ok(answer) = sdp::parse(&req.body) {
-                if let Ok(n) = sdp::negotiate(&answer, &self.cfg.codecs) {
+                if let Ok(n) = sdp::negotiate_srtp(&answer, &self.cfg.codecs, self.cfg.srtp) {
                     c.negotiated = Some(n.clone());
                     neg_update = Some(n);
                 }
@@ -1571,10 +1582,15 @@ impl Endpoint {
         if let Some(ip) = self.cfg.public_ip {
             media.addr = ip;
         }
+        // Our own offers are RTP/SAVP only when SRTP is required (no best-effort SRTP).
+        let mut offer_media = media.clone();
+        if self.cfg.srtp != sdp::SrtpPolicy::Required {
+            offer_media.srtp_key = None;
+        }
         let offer = offer.or(c.offer.as_ref()).cloned();
         let build = |version: u64, c: &Call| match (&offer, &c.negotiated) {
             (Some(o), Some(n)) => sdp::answer(o, n, &media, Direction::SendRecv, c.sdp_id, version),
-            _ => sdp::offer(&media, Direction::SendRecv, c.sdp_id, version),
+            _ => sdp::offer(&offer_media, Direction::SendRecv, c.sdp_id, version),
         };
         let mut body = build(c.sdp_version, c);
         if let Some(last) = &c.last_sdp {

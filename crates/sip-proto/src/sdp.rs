@@ -1,9 +1,13 @@
-//! SDP parsing (RFC 4566) and offer/answer (RFC 3264) for the audio leg of a call.
+//! SDP parsing (RFC 4566) and offer/answer (RFC 3264) for the audio leg of a call, with SDES
+//! keys for SRTP (RFC 4568) on RTP/SAVP lines.
 //!
 //! Sans-IO: bytes in, a [`SessionDescription`] out; a [`Negotiated`] result and
-//! answer/offer text out. Nothing here reads a socket or a clock. SDP comes from the
-//! network, so every malformed input returns an [`SdpError`], never a panic.
+//! answer/offer text out. Nothing here reads a socket, a clock or an entropy source: our SRTP
+//! key comes in with [`LocalMedia::srtp_key`]. SDP comes from the network, so every malformed
+//! input returns an [`SdpError`] (or a [`CryptoError`] for one `a=crypto` line), never a panic.
 
+use base64::Engine as _;
+use std::fmt;
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
@@ -144,6 +148,177 @@ pub enum SdpError {
     NoAudio,
     #[error("no offered audio codec is one we support (RFC 3264 6)")]
     NoCommonCodec,
+    #[error(
+        "SRTP is required here and the offer has only plain RTP/AVP audio (RFC 3711, RFC 4568)"
+    )]
+    SrtpRequired,
+    #[error("the offer has only RTP/SAVP audio and SRTP is not enabled here")]
+    SrtpNotEnabled,
+    #[error("no a=crypto line of the RTP/SAVP audio is usable (RFC 4568 6.2: AES_CM_128_HMAC_SHA1_80 or _32, one inline key, no MKI)")]
+    NoUsableCrypto,
+}
+
+/// What we do with SRTP offers (issue 8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SrtpPolicy {
+    /// Plain RTP only: RTP/SAVP lines are never chosen (an SAVP-only offer gets 488).
+    #[default]
+    Off,
+    /// RTP/SAVP offers get SRTP, RTP/AVP offers plain RTP; our own offers are plain.
+    Optional,
+    /// Only SRTP: plain RTP offers get 488; our own offers are RTP/SAVP.
+    Required,
+}
+
+impl SrtpPolicy {
+    pub fn from_name(s: &str) -> Option<SrtpPolicy> {
+        match s {
+            "off" => Some(SrtpPolicy::Off),
+            "optional" => Some(SrtpPolicy::Optional),
+            "required" => Some(SrtpPolicy::Required),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SrtpPolicy::Off => "off",
+            SrtpPolicy::Optional => "optional",
+            SrtpPolicy::Required => "required",
+        }
+    }
+}
+
+/// SDES crypto suites we support (RFC 4568 6.2.1, 6.2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CryptoSuite {
+    AesCm128HmacSha1_80,
+    AesCm128HmacSha1_32,
+}
+
+impl CryptoSuite {
+    pub fn name(self) -> &'static str {
+        match self {
+            CryptoSuite::AesCm128HmacSha1_80 => "AES_CM_128_HMAC_SHA1_80",
+            CryptoSuite::AesCm128HmacSha1_32 => "AES_CM_128_HMAC_SHA1_32",
+        }
+    }
+
+    fn from_name(s: &str) -> Option<CryptoSuite> {
+        match s {
+            "AES_CM_128_HMAC_SHA1_80" => Some(CryptoSuite::AesCm128HmacSha1_80),
+            "AES_CM_128_HMAC_SHA1_32" => Some(CryptoSuite::AesCm128HmacSha1_32),
+            _ => None,
+        }
+    }
+}
+
+/// Length of an AES_CM_128 SDES key: 16-byte master key then 14-byte master salt.
+pub const SRTP_KEY_LEN: usize = 30;
+
+/// SDES key material: master key || master salt (RFC 4568 6.1). `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SrtpKey(pub [u8; SRTP_KEY_LEN]);
+
+impl fmt::Debug for SrtpKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SrtpKey(<redacted>)")
+    }
+}
+
+/// One usable `a=crypto` line (RFC 4568 9.1): the sender of the SDP sends with this key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Crypto {
+    /// Decimal tag, 1-9 digits; the answer repeats it (RFC 4568 7.1.2).
+    pub tag: u32,
+    pub suite: CryptoSuite,
+    pub key: SrtpKey,
+}
+
+/// Why one `a=crypto` line cannot be used. Never carries the key text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CryptoError {
+    #[error("RFC 4568 9.1: a=crypto needs <tag> <crypto-suite> <key-params>")]
+    Malformed,
+    #[error("RFC 4568 9.1: the tag must be 1 to 9 decimal digits")]
+    BadTag,
+    #[error("RFC 4568 6.2: crypto suite {0:?} is not supported (AES_CM_128_HMAC_SHA1_80, _32)")]
+    UnsupportedSuite(String),
+    #[error("RFC 4568 6.1: key method must be inline")]
+    KeyMethod,
+    #[error("RFC 4568 6.1: inline key is not base64 of 30 bytes (16-byte key, 14-byte salt)")]
+    BadKey,
+    #[error("RFC 4568 6.1: bad key lifetime")]
+    BadLifetime,
+    #[error("RFC 4568 6.1: MKI and several keys per line are not supported")]
+    Mki,
+    #[error("RFC 4568 6.3: session parameter {0:?} is not supported")]
+    SessionParam(String),
+}
+
+/// Parse the value of `a=crypto:` (RFC 4568 9.1):
+/// `<tag> <suite> inline:<base64 key||salt>[|lifetime][|MKI:len] [session-params]`.
+/// A key lifetime is accepted and not enforced (at 2^20, the smallest seen, 5.8 hours of
+/// 20 ms packets); an MKI, a second key, a key derivation rate other than 0, and
+/// UNENCRYPTED_*/UNAUTHENTICATED_SRTP make the line unusable, as does any session parameter
+/// we do not know (6.3), except WSH and FEC_ORDER, which change nothing for us.
+pub fn parse_crypto(value: &str) -> Result<Crypto, CryptoError> {
+    let mut f = value.split_whitespace();
+    let (Some(tag), Some(suite), Some(key_params)) = (f.next(), f.next(), f.next()) else {
+        return Err(CryptoError::Malformed);
+    };
+    if tag.is_empty() || tag.len() > 9 || !tag.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(CryptoError::BadTag);
+    }
+    let tag: u32 = tag.parse().map_err(|_| CryptoError::BadTag)?;
+    let suite = CryptoSuite::from_name(suite)
+        .ok_or_else(|| CryptoError::UnsupportedSuite(suite.chars().take(64).collect()))?;
+    if key_params.contains(';') {
+        return Err(CryptoError::Mki);
+    }
+    let (method, info) = key_params.split_once(':').ok_or(CryptoError::KeyMethod)?;
+    if !method.eq_ignore_ascii_case("inline") {
+        return Err(CryptoError::KeyMethod);
+    }
+    let mut parts = info.split('|');
+    let b64 = parts.next().unwrap_or_default();
+    for p in parts {
+        if p.contains(':') {
+            return Err(CryptoError::Mki);
+        }
+        let ok = match p.strip_prefix("2^") {
+            Some(exp) => exp.parse::<u8>().is_ok_and(|e| (1..=48).contains(&e)),
+            None => p.parse::<u64>().is_ok_and(|n| n > 0),
+        };
+        if !ok {
+            return Err(CryptoError::BadLifetime);
+        }
+    }
+    let engine = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+    );
+    let bytes = engine.decode(b64).map_err(|_| CryptoError::BadKey)?;
+    let key: [u8; SRTP_KEY_LEN] = bytes.try_into().map_err(|_| CryptoError::BadKey)?;
+    for param in f {
+        let name = param.split('=').next().unwrap_or_default();
+        match name {
+            "WSH" | "FEC_ORDER" => {}
+            "KDR" if param == "KDR=0" => {}
+            _ => return Err(CryptoError::SessionParam(name.chars().take(32).collect())),
+        }
+    }
+    Ok(Crypto {
+        tag,
+        suite,
+        key: SrtpKey(key),
+    })
+}
+
+fn crypto_line(tag: u32, suite: CryptoSuite, key: &SrtpKey) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(key.0);
+    format!("a=crypto:{tag} {} inline:{b64}\r\n", suite.name())
 }
 
 /// One rtpmap-resolved payload format of an m= line.
@@ -200,6 +375,9 @@ pub struct LocalMedia {
     pub telephone_event: bool,
     /// Milliseconds, normally 20.
     pub ptime: u32,
+    /// Our SRTP key for an `a=crypto` answer (fresh random bytes from the caller; RFC 4568
+    /// 6.1). `None`: an RTP/SAVP line cannot be answered. With it, [`offer`] offers RTP/SAVP.
+    pub srtp_key: Option<SrtpKey>,
 }
 
 /// Result of negotiating an offer against our codecs.
@@ -217,6 +395,9 @@ pub struct Negotiated {
     pub ptime: u32,
     /// Which m= line carries the audio.
     pub audio_index: usize,
+    /// The offerer's accepted `a=crypto` (its key, the suite, the tag) on an RTP/SAVP line;
+    /// `None` for plain RTP.
+    pub srtp: Option<Crypto>,
 }
 
 // ---------------------------------------------------------------------------
@@ -561,19 +742,51 @@ fn resolve_payloads(
 // Offer/answer
 // ---------------------------------------------------------------------------
 
-/// Profiles we can answer: plain RTP (AVPF degrades to AVP feedback-free, RFC 4585 5).
-/// SAVP/SAVPF need SRTP keys we do not have, so such lines are never chosen.
-fn answerable_proto(proto: &str) -> bool {
+/// Plain RTP profiles (AVPF degrades to AVP feedback-free, RFC 4585 5).
+fn is_plain_rtp(proto: &str) -> bool {
     proto.eq_ignore_ascii_case("RTP/AVP") || proto.eq_ignore_ascii_case("RTP/AVPF")
+}
+
+/// SRTP profiles (RFC 3711 12; SAVPF as SAVP, RFC 5124). UDP/TLS/RTP/SAVP (DTLS-SRTP) is not
+/// SDES and is never chosen.
+fn is_srtp(proto: &str) -> bool {
+    proto.eq_ignore_ascii_case("RTP/SAVP") || proto.eq_ignore_ascii_case("RTP/SAVPF")
+}
+
+/// The first usable `a=crypto` of a media section, in the offerer's order (RFC 4568 7.1.2).
+fn choose_crypto(m: &MediaDescription) -> Option<Crypto> {
+    m.attributes
+        .iter()
+        .filter(|(n, _)| n == "crypto")
+        .find_map(|(_, v)| v.as_deref().and_then(|v| parse_crypto(v).ok()))
 }
 
 fn is_telephone_event(p: &PayloadFormat) -> bool {
     p.encoding.eq_ignore_ascii_case("telephone-event")
 }
 
-/// RFC 3264 6: choose the first audio m= line with a nonzero port that has a codec in
-/// `prefs`; the codec follows the offerer's order (RFC 3264 6.1 permits this).
+/// [`negotiate_srtp`] with SRTP off: plain RTP only.
 pub fn negotiate(offer: &SessionDescription, prefs: &[Codec]) -> Result<Negotiated, SdpError> {
+    negotiate_srtp(offer, prefs, SrtpPolicy::Off)
+}
+
+/// RFC 3264 6: choose the first audio m= line with a nonzero port that the SRTP policy allows
+/// (plain RTP/AVP, or RTP/SAVP with a usable `a=crypto`) and that has a codec in `prefs`; the
+/// codec follows the offerer's order (RFC 3264 6.1 permits this), so does the crypto suite.
+pub fn negotiate_srtp(
+    offer: &SessionDescription,
+    prefs: &[Codec],
+    srtp: SrtpPolicy,
+) -> Result<Negotiated, SdpError> {
+    // The most telling reason a line was passed over, if none is chosen.
+    let mut why = SdpError::NoCommonCodec;
+    let mut rank = 0;
+    let mut note = |e: SdpError, r: u8| {
+        if r > rank {
+            why = e;
+            rank = r;
+        }
+    };
     if !offer
         .media
         .iter()
@@ -583,14 +796,38 @@ pub fn negotiate(offer: &SessionDescription, prefs: &[Codec]) -> Result<Negotiat
     }
     for (audio_index, m) in offer.media.iter().enumerate() {
         // Port 0 means the offerer disabled the stream (RFC 3264 5.1).
-        if !m.media.eq_ignore_ascii_case("audio") || m.port == 0 || !answerable_proto(&m.proto) {
+        if !m.media.eq_ignore_ascii_case("audio") || m.port == 0 {
             continue;
         }
+        let crypto = if is_plain_rtp(&m.proto) {
+            if srtp == SrtpPolicy::Required {
+                note(SdpError::SrtpRequired, 1);
+                continue;
+            }
+            None
+        } else if is_srtp(&m.proto) {
+            if srtp == SrtpPolicy::Off {
+                note(SdpError::SrtpNotEnabled, 1);
+                continue;
+            }
+            match choose_crypto(m) {
+                Some(c) => Some(c),
+                None => {
+                    note(SdpError::NoUsableCrypto, 2);
+                    continue;
+                }
+            }
+        } else {
+            continue;
+        };
         let chosen = m
             .payloads
             .iter()
             .find_map(|p| prefs.iter().find(|c| c.matches(p)).map(|c| (*c, p.pt)));
-        let Some((codec, pt)) = chosen else { continue };
+        let Some((codec, pt)) = chosen else {
+            note(SdpError::NoCommonCodec, 3);
+            continue;
+        };
 
         // RFC 4733 7.1.1: telephone-event runs at the codec's clock; fall back to the
         // other common clock if the offer only has that one.
@@ -618,9 +855,10 @@ pub fn negotiate(offer: &SessionDescription, prefs: &[Codec]) -> Result<Negotiat
             remote_direction: m.direction,
             ptime: m.ptime.filter(|p| *p > 0).unwrap_or(20),
             audio_index,
+            srtp: crypto,
         });
     }
-    Err(SdpError::NoCommonCodec)
+    Err(why)
 }
 
 /// RFC 3264 6.1: the answer's direction given the offered one and what we want.
@@ -651,7 +889,9 @@ fn write_session_header(s: &mut String, addr: IpAddr, session_id: u64, session_v
 
 /// RFC 3264 6: build the answer. Same number and order of m= lines as the offer; the
 /// negotiated audio line carries our port, the one chosen codec (offerer's PT), optional
-/// telephone-event, ptime and direction; every other line is rejected with port 0.
+/// telephone-event, ptime and direction, and for SRTP one `a=crypto` with the offer's tag and
+/// suite and our key (RFC 4568 7.1.2); every other line is rejected with port 0 (so is the
+/// audio line if SRTP was negotiated and `local` has no key).
 pub fn answer(
     offer: &SessionDescription,
     neg: &Negotiated,
@@ -662,8 +902,14 @@ pub fn answer(
 ) -> String {
     let mut s = String::with_capacity(512);
     write_session_header(&mut s, local.addr, session_id, session_version);
+    // Err: SRTP negotiated but no key of ours to answer with.
+    let crypto = match (&neg.srtp, &local.srtp_key) {
+        (None, _) => Ok(None),
+        (Some(c), Some(k)) => Ok(Some(crypto_line(c.tag, c.suite, k))),
+        (Some(_), None) => Err(()),
+    };
     for (i, m) in offer.media.iter().enumerate() {
-        if i != neg.audio_index {
+        if i != neg.audio_index || crypto.is_err() {
             // RFC 3264 6: a rejected stream keeps its m= line with port 0 and one format.
             let fmt = m.formats.first().map(String::as_str).unwrap_or("0");
             let _ = write!(s, "m={} 0 {} {}\r\n", m.media, m.proto, fmt);
@@ -711,6 +957,9 @@ pub fn answer(
             "a={}\r\n",
             answer_direction(m.direction, local_direction).as_str()
         );
+        if let Ok(Some(c)) = &crypto {
+            s.push_str(c);
+        }
     }
     s
 }
@@ -718,6 +967,8 @@ pub fn answer(
 /// An offer with all local codecs, for a late-offer INVITE (we offer in the 200 OK,
 /// RFC 3261 13.2.1) or a session refresh. PCMU 0 and PCMA 8 are static (RFC 3551 6),
 /// Opus on 111 (RFC 7587), telephone-event/8000 on 101 and /48000 on 110 (RFC 4733).
+/// With `local.srtp_key`: RTP/SAVP with `a=crypto` 1 (_80) and 2 (_32), both with that key
+/// (the answer picks one, RFC 4568 7.1.1).
 pub fn offer(
     local: &LocalMedia,
     direction: Direction,
@@ -747,7 +998,12 @@ pub fn offer(
 
     let mut s = String::with_capacity(512);
     write_session_header(&mut s, local.addr, session_id, session_version);
-    let _ = write!(s, "m=audio {} RTP/AVP", local.port);
+    let proto = if local.srtp_key.is_some() {
+        "RTP/SAVP"
+    } else {
+        "RTP/AVP"
+    };
+    let _ = write!(s, "m=audio {} {proto}", local.port);
     for (pt, _) in &pts {
         let _ = write!(s, " {pt}");
     }
@@ -760,6 +1016,10 @@ pub fn offer(
         }
     }
     let _ = write!(s, "a=ptime:{}\r\na={}\r\n", local.ptime, direction.as_str());
+    if let Some(k) = &local.srtp_key {
+        s.push_str(&crypto_line(1, CryptoSuite::AesCm128HmacSha1_80, k));
+        s.push_str(&crypto_line(2, CryptoSuite::AesCm128HmacSha1_32, k));
+    }
     s
 }
 
@@ -792,6 +1052,7 @@ a=sendrecv\r\n";
             codecs: vec![Codec::Opus, Codec::Pcmu, Codec::Pcma],
             telephone_event: true,
             ptime: 20,
+            srtp_key: None,
         }
     }
 
@@ -1412,5 +1673,326 @@ m=audio 4000 RTP/AVP 0 8 9 18 13 96\r\n";
         for d in [SendRecv, SendOnly, RecvOnly, Inactive] {
             assert_eq!(Direction::from_attr(d.as_str()), Some(d));
         }
+    }
+
+    // ----- SDES (RFC 4568) -----
+
+    /// base64 of bytes 0..30: key 00..0f, salt 10..1d.
+    const KEY_B64: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd";
+
+    fn key_0_29() -> SrtpKey {
+        let mut k = [0u8; 30];
+        for (i, b) in k.iter_mut().enumerate() {
+            *b = i as u8;
+        }
+        SrtpKey(k)
+    }
+
+    fn savp_offer(crypto: &[&str]) -> String {
+        let mut s = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n\
+m=audio 4000 RTP/SAVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n"
+            .to_string();
+        for c in crypto {
+            s.push_str(&format!("a=crypto:{c}\r\n"));
+        }
+        s
+    }
+
+    fn srtp_local() -> LocalMedia {
+        LocalMedia {
+            srtp_key: Some(SrtpKey([0xa5; 30])),
+            ..local()
+        }
+    }
+
+    #[test]
+    fn rfc4568_9_1_parses_crypto_lines() {
+        let c = parse_crypto(&format!("1 AES_CM_128_HMAC_SHA1_80 inline:{KEY_B64}")).unwrap();
+        assert_eq!(c.tag, 1);
+        assert_eq!(c.suite, CryptoSuite::AesCm128HmacSha1_80);
+        assert_eq!(c.key, key_0_29());
+        // Lifetimes (power of two or decimal), WSH and FEC_ORDER are accepted; a 9-digit tag.
+        for v in [
+            format!("123456789 AES_CM_128_HMAC_SHA1_32 inline:{KEY_B64}|2^20"),
+            format!("2 AES_CM_128_HMAC_SHA1_32 inline:{KEY_B64}|1048576 WSH=64"),
+            format!("2 AES_CM_128_HMAC_SHA1_32 INLINE:{KEY_B64} FEC_ORDER=FEC_SRTP KDR=0"),
+            format!("2  AES_CM_128_HMAC_SHA1_32   inline:{KEY_B64}  "),
+        ] {
+            let c = parse_crypto(&v).unwrap_or_else(|e| panic!("{v}: {e}"));
+            assert_eq!(c.suite, CryptoSuite::AesCm128HmacSha1_32);
+            assert_eq!(c.key, key_0_29());
+        }
+    }
+
+    #[test]
+    fn rfc4568_6_rejects_what_we_cannot_use_and_never_echoes_the_key() {
+        let k = KEY_B64;
+        let cases: Vec<(String, CryptoError)> = vec![
+            (String::new(), CryptoError::Malformed),
+            ("1 AES_CM_128_HMAC_SHA1_80".into(), CryptoError::Malformed),
+            (
+                format!("x AES_CM_128_HMAC_SHA1_80 inline:{k}"),
+                CryptoError::BadTag,
+            ),
+            (
+                format!("1234567890 AES_CM_128_HMAC_SHA1_80 inline:{k}"),
+                CryptoError::BadTag,
+            ),
+            (
+                format!("1 AES_256_CM_HMAC_SHA1_80 inline:{k}"),
+                CryptoError::UnsupportedSuite("AES_256_CM_HMAC_SHA1_80".into()),
+            ),
+            (
+                format!("1 AEAD_AES_128_GCM inline:{k}"),
+                CryptoError::UnsupportedSuite("AEAD_AES_128_GCM".into()),
+            ),
+            (
+                format!("1 AES_CM_128_HMAC_SHA1_80 uri:{k}"),
+                CryptoError::KeyMethod,
+            ),
+            (
+                format!("1 AES_CM_128_HMAC_SHA1_80 {k}"),
+                CryptoError::KeyMethod,
+            ),
+            (
+                format!("1 AES_CM_128_HMAC_SHA1_80 inline:{k}|2^20|1:4"),
+                CryptoError::Mki,
+            ),
+            (
+                format!("1 AES_CM_128_HMAC_SHA1_80 inline:{k}|1:4"),
+                CryptoError::Mki,
+            ),
+            (
+                format!("1 AES_CM_128_HMAC_SHA1_80 inline:{k}|2^20|1:4;inline:{k}|2^20|2:4"),
+                CryptoError::Mki,
+            ),
+            (
+                format!("1 AES_CM_128_HMAC_SHA1_80 inline:{k}|2^99"),
+                CryptoError::BadLifetime,
+            ),
+            (
+                format!("1 AES_CM_128_HMAC_SHA1_80 inline:{k}|0"),
+                CryptoError::BadLifetime,
+            ),
+            (
+                "1 AES_CM_128_HMAC_SHA1_80 inline:!!!notbase64".into(),
+                CryptoError::BadKey,
+            ),
+            // 29 and 31 bytes.
+            (
+                format!("1 AES_CM_128_HMAC_SHA1_80 inline:{}", &k[..38]),
+                CryptoError::BadKey,
+            ),
+            (
+                format!("1 AES_CM_128_HMAC_SHA1_80 inline:{k}AAAA"),
+                CryptoError::BadKey,
+            ),
+            (
+                format!("1 AES_CM_128_HMAC_SHA1_80 inline:{k} UNENCRYPTED_SRTP"),
+                CryptoError::SessionParam("UNENCRYPTED_SRTP".into()),
+            ),
+            (
+                format!("1 AES_CM_128_HMAC_SHA1_80 inline:{k} UNAUTHENTICATED_SRTP"),
+                CryptoError::SessionParam("UNAUTHENTICATED_SRTP".into()),
+            ),
+            (
+                format!("1 AES_CM_128_HMAC_SHA1_80 inline:{k} KDR=10"),
+                CryptoError::SessionParam("KDR".into()),
+            ),
+        ];
+        for (v, want) in cases {
+            let got = parse_crypto(&v);
+            assert_eq!(got, Err(want), "{v}");
+            if let Err(e) = got {
+                assert!(!e.to_string().contains(&k[..10]), "{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn rfc4568_7_1_srtp_policy_decides_which_line_is_used() {
+        let savp = p(&savp_offer(&[&format!(
+            "1 AES_CM_128_HMAC_SHA1_80 inline:{KEY_B64}"
+        )]));
+        let avp = p(TYPICAL);
+        // Off: today's behaviour, SAVP is never chosen.
+        assert_eq!(
+            negotiate_srtp(&savp, &all(), SrtpPolicy::Off),
+            Err(SdpError::SrtpNotEnabled)
+        );
+        assert_eq!(negotiate(&savp, &all()), Err(SdpError::SrtpNotEnabled));
+        assert_eq!(
+            negotiate_srtp(&avp, &all(), SrtpPolicy::Off).unwrap().srtp,
+            None
+        );
+        // Optional: SAVP gets SRTP, AVP plain RTP.
+        let n = negotiate_srtp(&savp, &all(), SrtpPolicy::Optional).unwrap();
+        let c = n.srtp.unwrap();
+        assert_eq!(
+            (c.tag, c.suite, c.key),
+            (1, CryptoSuite::AesCm128HmacSha1_80, key_0_29())
+        );
+        assert_eq!(
+            negotiate_srtp(&avp, &all(), SrtpPolicy::Optional)
+                .unwrap()
+                .srtp,
+            None
+        );
+        // Required: plain RTP is refused.
+        assert!(negotiate_srtp(&savp, &all(), SrtpPolicy::Required)
+            .unwrap()
+            .srtp
+            .is_some());
+        assert_eq!(
+            negotiate_srtp(&avp, &all(), SrtpPolicy::Required),
+            Err(SdpError::SrtpRequired)
+        );
+        // SAVPF is SAVP for us.
+        let savpf = p(
+            &savp_offer(&[&format!("1 AES_CM_128_HMAC_SHA1_32 inline:{KEY_B64}")])
+                .replace("RTP/SAVP", "RTP/SAVPF"),
+        );
+        assert!(negotiate_srtp(&savpf, &all(), SrtpPolicy::Required)
+            .unwrap()
+            .srtp
+            .is_some());
+        // DTLS-SRTP is not SDES: never chosen.
+        let dtls = p(&savp_offer(&[]).replace("RTP/SAVP", "UDP/TLS/RTP/SAVP"));
+        assert_eq!(
+            negotiate_srtp(&dtls, &all(), SrtpPolicy::Required),
+            Err(SdpError::NoCommonCodec)
+        );
+    }
+
+    #[test]
+    fn rfc4568_7_1_2_first_usable_crypto_in_offer_order() {
+        let k = KEY_B64;
+        let s = savp_offer(&[
+            &format!("1 AES_256_CM_HMAC_SHA1_80 inline:{k}{k}"),
+            &format!("2 AES_CM_128_HMAC_SHA1_80 inline:{k}|2^20|1:4"),
+            &format!("3 AES_CM_128_HMAC_SHA1_32 inline:{k}"),
+            &format!("4 AES_CM_128_HMAC_SHA1_80 inline:{k}"),
+        ]);
+        let c = negotiate_srtp(&p(&s), &all(), SrtpPolicy::Optional)
+            .unwrap()
+            .srtp
+            .unwrap();
+        assert_eq!((c.tag, c.suite), (3, CryptoSuite::AesCm128HmacSha1_32));
+        // Nothing usable: 488 material, and the reason says crypto, not codecs.
+        let s = savp_offer(&[
+            &format!("1 AES_256_CM_HMAC_SHA1_80 inline:{k}{k}"),
+            &format!("2 AES_CM_128_HMAC_SHA1_80 inline:{k}|2^20|1:4"),
+        ]);
+        assert_eq!(
+            negotiate_srtp(&p(&s), &all(), SrtpPolicy::Optional),
+            Err(SdpError::NoUsableCrypto)
+        );
+        assert_eq!(
+            negotiate_srtp(&p(&savp_offer(&[])), &all(), SrtpPolicy::Required),
+            Err(SdpError::NoUsableCrypto)
+        );
+        // A usable crypto but no common codec: the codec is the reason.
+        let g722 = savp_offer(&[&format!("1 AES_CM_128_HMAC_SHA1_80 inline:{k}")])
+            .replace("RTP/SAVP 0 101", "RTP/SAVP 9");
+        assert_eq!(
+            negotiate_srtp(&p(&g722), &all(), SrtpPolicy::Required),
+            Err(SdpError::NoCommonCodec)
+        );
+    }
+
+    #[test]
+    fn rfc4568_7_1_two_audio_lines_secure_and_plain() {
+        // The two-m-line pattern: the same stream offered as SAVP and as AVP.
+        let k = KEY_B64;
+        let s = format!(
+            "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n\
+m=audio 4000 RTP/AVP 0\r\n\
+m=audio 4002 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{k}\r\n"
+        );
+        let off = p(&s);
+        let n = negotiate_srtp(&off, &all(), SrtpPolicy::Optional).unwrap();
+        assert_eq!(
+            (n.audio_index, n.srtp.is_none()),
+            (0, true),
+            "offerer's order"
+        );
+        let n = negotiate_srtp(&off, &all(), SrtpPolicy::Required).unwrap();
+        assert_eq!(n.audio_index, 1);
+        let ans = p(&answer(&off, &n, &srtp_local(), Direction::SendRecv, 1, 1));
+        assert_eq!((ans.media[0].port, ans.media[1].port), (0, 30000));
+        let n = negotiate_srtp(&off, &all(), SrtpPolicy::Off).unwrap();
+        assert_eq!(n.audio_index, 0);
+    }
+
+    #[test]
+    fn rfc4568_7_1_2_answer_has_one_crypto_with_the_offer_tag_and_our_key() {
+        let k = KEY_B64;
+        let off = p(&savp_offer(&[
+            &format!("7 AES_CM_128_HMAC_SHA1_32 inline:{k}|2^31"),
+            &format!("8 AES_CM_128_HMAC_SHA1_80 inline:{k}"),
+        ]));
+        let n = negotiate_srtp(&off, &all(), SrtpPolicy::Optional).unwrap();
+        let a = answer(&off, &n, &srtp_local(), Direction::SendRecv, 1, 1);
+        assert!(a.contains("m=audio 30000 RTP/SAVP 0 101\r\n"), "{a}");
+        let crypto: Vec<&str> = a.lines().filter(|l| l.starts_with("a=crypto:")).collect();
+        assert_eq!(crypto.len(), 1, "{a}");
+        let ours = parse_crypto(crypto[0].strip_prefix("a=crypto:").unwrap()).unwrap();
+        assert_eq!(ours.tag, 7);
+        assert_eq!(ours.suite, CryptoSuite::AesCm128HmacSha1_32);
+        assert_eq!(ours.key, SrtpKey([0xa5; 30]), "our key, not theirs");
+        // The answer is itself negotiable with SRTP required (as a late-offer ACK would be).
+        let back = negotiate_srtp(&p(&a), &all(), SrtpPolicy::Required).unwrap();
+        assert_eq!(back.srtp.unwrap().key, SrtpKey([0xa5; 30]));
+        // Without a key of ours the SRTP line cannot be answered: it is rejected.
+        let ans = p(&answer(&off, &n, &local(), Direction::SendRecv, 1, 1));
+        assert_eq!(ans.media[0].port, 0);
+        // Plain RTP answers carry no crypto even when we have a key.
+        let plain = p(TYPICAL);
+        let n = negotiate_srtp(&plain, &all(), SrtpPolicy::Optional).unwrap();
+        let a = answer(&plain, &n, &srtp_local(), Direction::SendRecv, 1, 1);
+        assert!(!a.contains("crypto") && a.contains("RTP/AVP"), "{a}");
+    }
+
+    #[test]
+    fn rfc4568_7_1_1_offer_with_a_key_is_savp_with_both_suites() {
+        let o = offer(&srtp_local(), Direction::SendRecv, 1, 1);
+        let sd = p(&o);
+        assert_eq!(sd.media[0].proto, "RTP/SAVP");
+        let suites: Vec<_> = sd.media[0]
+            .attributes
+            .iter()
+            .filter(|(n, _)| n == "crypto")
+            .map(|(_, v)| parse_crypto(v.as_deref().unwrap()).unwrap())
+            .map(|c| (c.tag, c.suite))
+            .collect();
+        assert_eq!(
+            suites,
+            vec![
+                (1, CryptoSuite::AesCm128HmacSha1_80),
+                (2, CryptoSuite::AesCm128HmacSha1_32)
+            ]
+        );
+        assert!(offer(&local(), Direction::SendRecv, 1, 1).contains("RTP/AVP"));
+    }
+
+    #[test]
+    fn srtp_keys_never_in_debug_output() {
+        let off = p(&savp_offer(&[&format!(
+            "1 AES_CM_128_HMAC_SHA1_80 inline:{KEY_B64}"
+        )]));
+        let n = negotiate_srtp(&off, &all(), SrtpPolicy::Optional).unwrap();
+        let d = format!("{n:?} {:?}", srtp_local());
+        assert!(d.contains("redacted"), "{d}");
+        assert!(!d.contains(&KEY_B64[..8]) && !d.contains("165, 165"), "{d}");
+        assert!(!d.contains("[0, 1, 2"), "{d}");
+    }
+
+    #[test]
+    fn srtp_policy_names() {
+        for p in [SrtpPolicy::Off, SrtpPolicy::Optional, SrtpPolicy::Required] {
+            assert_eq!(SrtpPolicy::from_name(p.as_str()), Some(p));
+        }
+        assert_eq!(SrtpPolicy::from_name("on"), None);
+        assert_eq!(SrtpPolicy::default(), SrtpPolicy::Off);
     }
 }

@@ -24,6 +24,7 @@ fn media() -> LocalMedia {
         codecs: vec![Codec::Pcmu, Codec::Pcma],
         telephone_event: true,
         ptime: 20,
+        srtp_key: None,
     }
 }
 
@@ -870,4 +871,160 @@ fn a_flooding_source_is_rate_limited_while_others_still_get_in() {
     // A caller from another address is not slowed at all.
     h.established();
     assert_eq!(h.ep.stats().calls, 1);
+}
+
+// ----- SRTP with SDES (RFC 4568) through the endpoint -----
+
+const SRTP_KEY_B64: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd";
+
+fn srtp_media() -> LocalMedia {
+    LocalMedia {
+        srtp_key: Some(sip_proto::sdp::SrtpKey([0x42; 30])),
+        ..media()
+    }
+}
+
+/// An INVITE whose offer is the typical one turned into RTP/SAVP with `crypto` lines
+/// (`None`: left plain RTP/AVP).
+fn invite_with(u: &mut Uac, crypto: Option<&[&str]>) -> Vec<u8> {
+    u.cseq += 1;
+    u.invite_branch = format!("z9hG4bK-srtp-{}", u.cseq);
+    let mut sdp = testkit::uac::sdp_offer(u.local.ip(), 40000, "sendrecv");
+    if let Some(lines) = crypto {
+        sdp = sdp.replace("RTP/AVP", "RTP/SAVP");
+        for l in lines {
+            sdp.push_str(&format!("a=crypto:{l}\r\n"));
+        }
+    }
+    let (b, c) = (u.invite_branch.clone(), u.cseq);
+    u.request("INVITE", Some(&b), c, Some(&sdp), &[])
+}
+
+fn srtp_config(policy: sip_proto::sdp::SrtpPolicy) -> EndpointConfig {
+    EndpointConfig {
+        srtp: policy,
+        ..quiet_config()
+    }
+}
+
+#[test]
+fn rfc4568_srtp_policy_at_the_endpoint() {
+    use sip_proto::sdp::SrtpPolicy::*;
+    let good = format!("5 AES_CM_128_HMAC_SHA1_80 inline:{SRTP_KEY_B64}");
+    let mki = format!("1 AES_CM_128_HMAC_SHA1_80 inline:{SRTP_KEY_B64}|2^20|1:4");
+    let cases: Vec<(_, Option<Vec<&str>>, u16, &str)> = vec![
+        (
+            Off,
+            Some(vec![good.as_str()]),
+            488,
+            "302 switchboard \"Incompatible transport protocol: SRTP not enabled\"",
+        ),
+        (Optional, Some(vec![good.as_str()]), 200, "RTP/SAVP"),
+        (Optional, None, 200, "RTP/AVP"),
+        (
+            Required,
+            None,
+            488,
+            "302 switchboard \"Incompatible transport protocol: SRTP (RTP/SAVP) required\"",
+        ),
+        (
+            Required,
+            Some(vec![mki.as_str()]),
+            488,
+            "306 switchboard \"Attribute not understood: no usable a=crypto\"",
+        ),
+        (
+            Required,
+            Some(vec![mki.as_str(), good.as_str()]),
+            200,
+            "RTP/SAVP",
+        ),
+    ];
+    for (policy, crypto, code, want) in cases {
+        let what = format!("{policy:?} {crypto:?}");
+        let mut h = Harness::new(srtp_config(policy));
+        let inv = invite_with(&mut h.uac, crypto.as_deref());
+        let out = h.send(&inv);
+        let last = resp(out.last().unwrap());
+        if code == 488 {
+            assert_eq!(last.status, 488, "{what}");
+            assert_eq!(last.headers.get(&HeaderName::Warning), Some(want), "{what}");
+            continue;
+        }
+        assert_eq!(last.status, 100, "{what}");
+        let call = match h.events().pop() {
+            Some(Event::IncomingCall(c)) => {
+                let n = c.negotiated.clone().unwrap();
+                assert_eq!(n.srtp.is_some(), want == "RTP/SAVP", "{what}");
+                if let Some(cr) = &n.srtp {
+                    assert_eq!(cr.tag, 5);
+                    assert_eq!(cr.key.0[..4], [0, 1, 2, 3], "the offerer's key");
+                }
+                c.call
+            }
+            other => panic!("{what}: expected IncomingCall, got {other:?}"),
+        };
+        assert!(h.ep.answer(h.clock.now(), call, srtp_media()));
+        let ok = resp(&h.drain()[0]);
+        assert_eq!(ok.status, 200, "{what}");
+        let body = String::from_utf8(ok.body.clone()).unwrap();
+        assert!(
+            body.contains(&format!("m=audio 30000 {want} ")),
+            "{what}: {body}"
+        );
+        let crypto: Vec<&str> = body
+            .lines()
+            .filter(|l| l.starts_with("a=crypto:"))
+            .collect();
+        if want == "RTP/SAVP" {
+            assert_eq!(crypto.len(), 1, "{body}");
+            let c = sip_proto::sdp::parse_crypto(&crypto[0]["a=crypto:".len()..]).unwrap();
+            assert_eq!(
+                (c.tag, c.key.0),
+                (5, [0x42; 30]),
+                "{what}: same tag, our key"
+            );
+        } else {
+            assert!(crypto.is_empty(), "{what}: {body}");
+        }
+    }
+}
+
+#[test]
+fn rfc4568_late_offer_with_srtp_required_offers_savp_and_takes_the_ack_answer() {
+    let mut h = Harness::new(srtp_config(sip_proto::sdp::SrtpPolicy::Required));
+    h.uac.cseq += 1;
+    let (b, c) = ("z9hG4bK-late-1".to_string(), h.uac.cseq);
+    h.uac.invite_branch = b.clone();
+    let inv = h.uac.request("INVITE", Some(&b), c, None, &[]);
+    h.send(&inv);
+    let call = match h.events().pop() {
+        Some(Event::IncomingCall(c)) => c.call,
+        other => panic!("expected IncomingCall, got {other:?}"),
+    };
+    assert!(h.ep.answer(h.clock.now(), call, srtp_media()));
+    let out = h.drain();
+    let ok = resp(&out[0]);
+    h.uac.learn(&out[0].data);
+    let body = String::from_utf8(ok.body.clone()).unwrap();
+    assert!(body.contains("m=audio 30000 RTP/SAVP "), "{body}");
+    assert_eq!(body.matches("a=crypto:").count(), 2, "{body}");
+    // The caller answers in the ACK with suite 2 (_32) and its own key.
+    let answer = testkit::uac::sdp_offer(h.uac.local.ip(), 40000, "sendrecv")
+        .replace("RTP/AVP", "RTP/SAVP")
+        + &format!("a=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:{SRTP_KEY_B64}\r\n");
+    let cseq = h.uac.cseq;
+    let ack = h.uac.request("ACK", None, cseq, Some(&answer), &[]);
+    h.send(&ack);
+    match h.events().as_slice() {
+        [Event::CallConfirmed {
+            negotiated: Some(n),
+            ..
+        }] => {
+            let c = n.srtp.as_ref().unwrap();
+            assert_eq!(c.suite, sip_proto::sdp::CryptoSuite::AesCm128HmacSha1_32);
+            assert_eq!(c.key.0[29], 29);
+        }
+        other => panic!("expected CallConfirmed with SRTP, got {other:?}"),
+    }
 }
