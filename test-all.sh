@@ -64,5 +64,6 @@ SWITCHBOARD_BIN="$PWD/target/release/switchboard" sip-test/run-sipp-tests
 SWITCHBOARD_BIN="$PWD/target/release/switchboard" sip-test/run-kamailio
 SWITCHBOARD_BIN="$PWD/target/release/switchboard" sip-test/run-baresip
 SWITCHBOARD_BIN="$PWD/target/release/switchboard" sip-test/run-sipp-agent
+SWITCHBOARD_BIN="$PWD/target/release/switchboard" sip-test/run-secrets
 
 say "all tests passed"

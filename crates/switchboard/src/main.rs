@@ -245,9 +245,19 @@ fn build_config(args: &RunArgs) -> Result<BridgeConfig, settings::ConfigError> {
     Ok(cfg)
 }
 
+/// Targets that log credentials at TRACE and are capped at DEBUG whatever `RUST_LOG` says:
+/// tungstenite's handshake prints the whole upgrade request, `Authorization: Bearer` (or
+/// Azure's `api-key`) included (sip-test/run-secrets found it).
+const CAPPED_TARGETS: &[&str] = &["tungstenite::handshake=debug"];
+
 fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    for cap in CAPPED_TARGETS {
+        if let Ok(d) = cap.parse() {
+            filter = filter.add_directive(d);
+        }
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
