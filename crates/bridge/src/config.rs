@@ -1,6 +1,6 @@
 //! Runtime settings of the bridge, filled by the `switchboard` binary.
 
-use sip_proto::sdp::Codec;
+use sip_proto::sdp::{Codec, SrtpPolicy};
 use sip_proto::AccessPolicy;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
@@ -22,6 +22,9 @@ pub struct BridgeConfig {
     pub sip_t1: Duration,
     pub rtp_ports: RangeInclusive<u16>,
     pub codecs: Vec<Codec>,
+    /// SRTP with SDES keys (RFC 3711, 4568): `off` (plain RTP only, the default), `optional`
+    /// (RTP/SAVP offers get SRTP, RTP/AVP offers plain RTP), `required` (plain offers: 488).
+    pub srtp: SrtpPolicy,
     /// Session-Expires we ask for (RFC 4028), 0 = only when the caller asks.
     pub session_expires: u32,
     /// On shutdown, how long active calls may continue before they get a BYE.
@@ -56,6 +59,7 @@ impl Default for BridgeConfig {
             sip_t1: Duration::from_millis(500),
             rtp_ports: 20000..=29999,
             codecs: vec![Codec::Pcmu, Codec::Pcma, Codec::Opus],
+            srtp: SrtpPolicy::Off,
             session_expires: 1800,
             drain_timeout: Duration::from_secs(30),
             access: AccessPolicy::default(),

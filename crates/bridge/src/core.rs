@@ -5,7 +5,7 @@ use crate::config::BridgeConfig;
 use crate::media::{self, MediaCmd, MediaHandle, MediaMode, MediaNote, MediaSettings, PortPair};
 use crate::ports::PortPool;
 use crate::transport::{tcp_connect, Inbound};
-use sip_proto::sdp::{LocalMedia, Negotiated};
+use sip_proto::sdp::{LocalMedia, Negotiated, SrtpKey, SrtpPolicy, SRTP_KEY_LEN};
 use sip_proto::timer::Timers;
 use sip_proto::{CallHandle, Endpoint, EndpointConfig, Event, Flow, Stats, Transmit, Transport};
 use std::cmp::Reverse;
@@ -86,6 +86,9 @@ struct ActiveCall {
     ai_dtmf: Option<mpsc::UnboundedSender<char>>,
     /// From the INVITE's offer; `None` for a late offer (known at the ACK).
     negotiated: Option<Negotiated>,
+    /// Our SRTP master key and salt for this call (fresh at answer when SRTP is enabled);
+    /// what we send is protected with it, whatever the peer's key.
+    srtp_key: Option<SrtpKey>,
     flow: Flow,
     call_id: String,
     from: String,
@@ -142,6 +145,7 @@ impl Core {
             public_ip: cfg.public_ip,
             max_calls: cfg.max_calls,
             codecs: cfg.codecs.clone(),
+            srtp: cfg.srtp,
             session_expires: cfg.session_expires,
             seed: u64::from_le_bytes(seed),
             access: cfg.access.clone(),
@@ -399,9 +403,23 @@ impl Core {
             self.ep.reject(t, h, 503, "Service Unavailable");
             return;
         };
+        // RFC 4568 6.1: a fresh random key per call, from the OS (never logged).
+        let srtp_key = if self.cfg.srtp == SrtpPolicy::Off {
+            None
+        } else {
+            let mut k = [0u8; SRTP_KEY_LEN];
+            if let Err(e) = getrandom::fill(&mut k) {
+                warn!(call_id = %call.call_id, error = %e, "no randomness for an SRTP key");
+                self.ports.release(pair.port);
+                self.ep.reject(t, h, 500, "Server Internal Error");
+                return;
+            }
+            Some(SrtpKey(k))
+        };
         let port = pair.port;
         call.port = Some(port);
         call.pair = Some(pair);
+        call.srtp_key = srtp_key.clone();
         let addr = self.cfg.public_ip.unwrap_or(ip);
         let negotiated = call.negotiated.clone();
         let media = LocalMedia {
@@ -410,7 +428,7 @@ impl Core {
             codecs: self.cfg.codecs.clone(),
             telephone_event: true,
             ptime: 20,
-            srtp_key: None,
+            srtp_key,
         };
         if self.ep.answer(t, h, media) {
             if let Some(neg) = negotiated {
@@ -433,8 +451,18 @@ impl Core {
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         let span = tracing::info_span!("call", call_id = %call.call_id);
-        call.media = span
-            .in_scope(|| media::start(h, pair, neg, self.media, self.notes_tx.clone(), self.seed));
+        let key = call.srtp_key.clone();
+        call.media = span.in_scope(|| {
+            media::start(
+                h,
+                pair,
+                neg,
+                key,
+                self.media,
+                self.notes_tx.clone(),
+                self.seed,
+            )
+        });
         if let (Some(link), Some(m)) = (call.ai_link.take(), call.media.as_mut()) {
             if let Some(media) = crate::ai::MediaLink::from_handle(m) {
                 let _ = link.send(media);
@@ -465,6 +493,8 @@ impl Core {
                     late: stats.late,
                     concealed: stats.concealed,
                     jitter: stats.jitter,
+                    srtp_auth_failed: stats.srtp_auth_failed,
+                    srtp_replayed: stats.srtp_replayed,
                 });
                 if let (Some(call_id), Some(records)) =
                     (self.media_ended.remove(&h), &self.cfg.records)
@@ -560,6 +590,7 @@ impl Core {
                         ai_link,
                         ai_dtmf,
                         negotiated: c.negotiated,
+                        srtp_key: None,
                         flow: c.flow,
                         call_id: c.call_id,
                         from: c.from,

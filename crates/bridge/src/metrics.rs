@@ -348,6 +348,8 @@ pub struct OpsMetrics {
     rtp_late: AtomicU64,
     rtp_concealed: AtomicU64,
     rtp_jitter_seconds: Histogram,
+    srtp_auth_failed: AtomicU64,
+    srtp_replayed: AtomicU64,
 }
 
 impl std::fmt::Debug for OpsMetrics {
@@ -370,6 +372,9 @@ pub struct RtpTotals {
     pub late: u64,
     pub concealed: u64,
     pub jitter: Duration,
+    /// SRTP/SRTCP packets dropped for a bad tag, and as replays (RFC 3711 3.3, 3.3.2).
+    pub srtp_auth_failed: u64,
+    pub srtp_replayed: u64,
 }
 
 impl OpsMetrics {
@@ -382,6 +387,8 @@ impl OpsMetrics {
             rtp_late: AtomicU64::new(0),
             rtp_concealed: AtomicU64::new(0),
             rtp_jitter_seconds: Histogram::new(&JITTER_SECONDS_BUCKETS),
+            srtp_auth_failed: AtomicU64::new(0),
+            srtp_replayed: AtomicU64::new(0),
         }
     }
 
@@ -402,6 +409,10 @@ impl OpsMetrics {
         self.rtp_packets_lost.fetch_add(t.lost, Ordering::Relaxed);
         self.rtp_late.fetch_add(t.late, Ordering::Relaxed);
         self.rtp_concealed.fetch_add(t.concealed, Ordering::Relaxed);
+        self.srtp_auth_failed
+            .fetch_add(t.srtp_auth_failed, Ordering::Relaxed);
+        self.srtp_replayed
+            .fetch_add(t.srtp_replayed, Ordering::Relaxed);
         self.rtp_jitter_seconds.observe(t.jitter.as_secs_f64());
     }
 
@@ -465,6 +476,16 @@ impl OpsMetrics {
                 "switchboard_rtp_frames_concealed_total",
                 "20 ms frames concealed (lost or late).",
                 &self.rtp_concealed,
+            ),
+            (
+                "switchboard_srtp_auth_failures_total",
+                "SRTP/SRTCP packets dropped: authentication tag wrong (RFC 3711 3.3).",
+                &self.srtp_auth_failed,
+            ),
+            (
+                "switchboard_srtp_replays_total",
+                "SRTP/SRTCP packets dropped as replayed or older than the window (RFC 3711 3.3.2).",
+                &self.srtp_replayed,
             ),
         ] {
             header(out, name, help, "counter");
@@ -931,6 +952,8 @@ mod tests {
             late: 1,
             concealed: 4,
             jitter: Duration::from_millis(7),
+            srtp_auth_failed: 5,
+            srtp_replayed: 6,
         });
         let mut text = String::new();
         ops.render_into(
@@ -965,6 +988,11 @@ mod tests {
             value(&samples, "switchboard_realtime_reconnects_total", &[]),
             1.0
         );
+        assert_eq!(
+            value(&samples, "switchboard_srtp_auth_failures_total", &[]),
+            5.0
+        );
+        assert_eq!(value(&samples, "switchboard_srtp_replays_total", &[]), 6.0);
         let setup = check_histogram(&samples, "switchboard_call_setup_seconds");
         assert_eq!(setup.last().map(|b| b.1), Some(1.0));
         let jitter = check_histogram(&samples, "switchboard_rtp_jitter_seconds");

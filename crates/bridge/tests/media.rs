@@ -188,8 +188,16 @@ async fn audio_port_frames_in_play_out_and_flush_reports_played_ms() {
         max_buffer_ms: 10_000,
     };
     let (notes_tx, _notes_rx) = tokio::sync::mpsc::channel(8);
-    let mut handle =
-        media::start(sip_proto::CallHandle(1), pair, neg, settings, notes_tx, 7).unwrap();
+    let mut handle = media::start(
+        sip_proto::CallHandle(1),
+        pair,
+        neg,
+        None,
+        settings,
+        notes_tx,
+        7,
+    )
+    .unwrap();
     let mut frames = handle.frames.take().unwrap();
 
     // Caller -> frames.

@@ -1,14 +1,17 @@
 //! Media for one call: its RTP/RTCP sockets, the sans-IO `rtp::Session`, the codec, and the
 //! playout buffer, in one task per call. It decodes what the caller sends into 24 kHz frames
 //! and sends what the playout buffer holds (echo mode: the caller's own audio), paced by the
-//! session's 20 ms clock; silence when there is nothing to say.
+//! session's 20 ms clock; silence when there is nothing to say. With SRTP negotiated (SDES,
+//! RFC 4568) the session protects every RTP/RTCP packet it sends with our key and unprotects
+//! every one it receives with the caller's; forged and replayed packets are dropped and
+//! counted in the call's stats.
 
 pub mod playout;
 
 use codec::{Decoder, Encoder, Frame, PayloadCodec};
 use playout::{ItemId, PlayoutBuffer};
 use rtp::{Event as RtpEvent, Session, SessionConfig, Slot, Socket};
-use sip_proto::sdp::{Codec, Direction, Negotiated};
+use sip_proto::sdp::{Codec, CryptoSuite, Direction, Negotiated, SrtpKey};
 use sip_proto::CallHandle;
 use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -119,11 +122,39 @@ pub fn codec_of(c: Codec) -> PayloadCodec {
     }
 }
 
-/// Start the media task of `call`.
+/// The session's SRTP settings from the negotiated crypto (the caller's key) and ours.
+fn srtp_config(
+    neg: &Negotiated,
+    local: Option<&SrtpKey>,
+) -> Result<Option<rtp::SrtpConfig>, String> {
+    let Some(theirs) = &neg.srtp else {
+        return Ok(None);
+    };
+    let Some(ours) = local else {
+        return Err("SRTP negotiated but no local key".into());
+    };
+    let key = |k: &SrtpKey| rtp::MasterKey::from_concatenated(&k.0);
+    let (Some(remote), Some(local)) = (key(&theirs.key), key(ours)) else {
+        return Err("SRTP key of the wrong length".into());
+    };
+    let suite = match theirs.suite {
+        CryptoSuite::AesCm128HmacSha1_80 => rtp::Suite::AesCm128HmacSha1_80,
+        CryptoSuite::AesCm128HmacSha1_32 => rtp::Suite::AesCm128HmacSha1_32,
+    };
+    Ok(Some(rtp::SrtpConfig {
+        suite,
+        local,
+        remote,
+    }))
+}
+
+/// Start the media task of `call`. `srtp_key`: ours, for when `neg` carries the caller's
+/// `a=crypto` (SRTP); ignored for plain RTP.
 pub fn start(
     call: CallHandle,
     pair: PortPair,
     neg: Negotiated,
+    srtp_key: Option<SrtpKey>,
     settings: MediaSettings,
     notes: mpsc::Sender<MediaNote>,
     seed: u64,
@@ -132,7 +163,7 @@ pub fn start(
     let rtcp = UdpSocket::from_std(pair.rtcp).ok()?;
     let (tx, rx) = mpsc::channel(64);
     let (frames_tx, frames_rx) = mpsc::channel(FRAMES_QUEUED);
-    let mut media = match CallMedia::new(call, neg, settings, seed, frames_tx) {
+    let mut media = match CallMedia::new(call, neg, srtp_key, settings, seed, frames_tx) {
         Ok(m) => m,
         Err(e) => {
             warn!(?call, error = %e, "cannot start media");
@@ -185,6 +216,7 @@ struct CallMedia {
     call: CallHandle,
     settings: MediaSettings,
     neg: Negotiated,
+    srtp_key: Option<SrtpKey>,
     session: Session,
     decoder: Decoder,
     encoder: Encoder,
@@ -202,6 +234,7 @@ impl CallMedia {
     fn new(
         call: CallHandle,
         neg: Negotiated,
+        srtp_key: Option<SrtpKey>,
         settings: MediaSettings,
         seed: u64,
         frames_tx: mpsc::Sender<Frame>,
@@ -210,6 +243,10 @@ impl CallMedia {
         let mut cfg = SessionConfig::new(neg.remote_rtp, neg.pt, codec.rtp_clock_rate(), seed);
         cfg.event_payload_type = neg.dtmf_pt;
         cfg.media_timeout = settings.media_timeout;
+        cfg.srtp = srtp_config(&neg, srtp_key.as_ref())?;
+        if let Some(s) = &cfg.srtp {
+            info!(suite = s.suite.name(), "srtp");
+        }
         let t = now();
         let mut session = Session::new(cfg, t, ntp_now()).map_err(|e| e.to_string())?;
         let decoder = Decoder::new(codec).map_err(|e| e.to_string())?;
@@ -225,6 +262,7 @@ impl CallMedia {
             settings,
             sending: may_send(neg.remote_direction),
             neg,
+            srtp_key,
             session,
             decoder,
             encoder,
@@ -300,7 +338,9 @@ impl CallMedia {
                         let stats = self.session.stats();
                         info!(call = ?self.call, sent = stats.packets_sent, received = stats.packets_received,
                               lost = stats.lost, jitter_ms = stats.jitter.as_millis() as u64, late = stats.late,
-                              concealed = stats.concealed, "media ended");
+                              concealed = stats.concealed, srtp = self.neg.srtp.is_some(),
+                              srtp_auth_failed = stats.srtp_auth_failed, srtp_replayed = stats.srtp_replayed,
+                              "media ended");
                         // Never wait on the endpoint task here: the sockets must close now.
                         let _ = notes.try_send(MediaNote::Ended(self.call, Box::new(stats)));
                         return;
@@ -335,14 +375,17 @@ impl CallMedia {
         if neg.codec != self.neg.codec
             || neg.pt != self.neg.pt
             || neg.remote_rtp != self.neg.remote_rtp
+            || neg.srtp != self.neg.srtp
         {
-            // A new codec or address: a fresh session keeps the rules simple; the SSRC
-            // changes, which RFC 3550 8.2 receivers handle. Hold/unhold never gets here.
+            // A new codec, address or SRTP key: a fresh session keeps the rules simple; the
+            // SSRC changes, which RFC 3550 8.2 receivers handle (and with a new SSRC our
+            // SRTP stream starts afresh too, RFC 3711 3.2.3). Hold/unhold never gets here.
             // A new SSRC, derived from the old one.
             let seed = u64::from(self.session.ssrc()).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 1;
             match CallMedia::new(
                 self.call,
                 neg.clone(),
+                self.srtp_key.clone(),
                 self.settings,
                 seed,
                 self.frames_tx.clone(),
