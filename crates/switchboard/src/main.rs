@@ -105,6 +105,10 @@ struct RunArgs {
     /// Seconds without RTP (while not on hold) before the bridge hangs up; 0 = never.
     #[arg(long, env = "SWITCHBOARD_MEDIA_TIMEOUT")]
     media_timeout: Option<u64>,
+    /// SRTP with SDES keys (RFC 4568): `off` (plain RTP only; default), `optional` (RTP/SAVP
+    /// offers get SRTP, RTP/AVP offers plain RTP) or `required` (plain offers get 488).
+    #[arg(long, env = "SWITCHBOARD_SRTP")]
+    srtp: Option<String>,
     /// Realtime WebSocket URL (ws:// or wss://). Default: wss://api.openai.com/v1/realtime when
     /// OPENAI_API_KEY is set, else the built-in simulator started in-process. Azure OpenAI
     /// (AZURE_OPENAI_API_KEY): wss://RESOURCE.openai.azure.com/openai/v1/realtime.
@@ -202,6 +206,12 @@ fn build_config(args: &RunArgs) -> Result<BridgeConfig, settings::ConfigError> {
     }
     if let Some(ms) = args.sip_t1_ms {
         cfg.sip_t1 = Duration::from_millis(ms);
+    }
+    if let Some(p) = &args.srtp {
+        cfg.srtp = settings::parse_srtp(p).map_err(|message| settings::ConfigError::Flag {
+            field: "--srtp",
+            message,
+        })?;
     }
     if let Some(r) = &args.rtp_ports {
         cfg.rtp_ports =

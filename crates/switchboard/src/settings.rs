@@ -90,6 +90,8 @@ pub struct MediaSection {
     pub media_timeout_secs: Option<u64>,
     pub rtp_ports: Option<Spanned<String>>,
     pub codecs: Option<Spanned<Vec<String>>>,
+    /// "off" (default), "optional" or "required" (SRTP with SDES keys, RFC 4568).
+    pub srtp: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -216,6 +218,10 @@ pub fn apply_file(cfg: &mut BridgeConfig, path: &Path, text: &str) -> Result<(),
         cfg.rtp_ports = parse_port_range(r.get_ref())
             .map_err(|m| invalid(r.span().start, format!("media.rtp_ports: {m}")))?;
     }
+    if let Some(p) = file.media.srtp {
+        cfg.srtp = parse_srtp(p.get_ref())
+            .map_err(|m| invalid(p.span().start, format!("media.srtp: {m}")))?;
+    }
     if let Some(c) = file.media.codecs {
         cfg.codecs = parse_codecs(c.get_ref())
             .map_err(|m| invalid(c.span().start, format!("media.codecs: {m}")))?;
@@ -283,6 +289,11 @@ pub fn parse_deny_action(s: &str) -> Result<sip_proto::DenyAction, String> {
         "drop" => Ok(sip_proto::DenyAction::Drop),
         other => Err(format!("{other:?}: expected \"forbidden\" or \"drop\"")),
     }
+}
+
+pub fn parse_srtp(s: &str) -> Result<sip_proto::sdp::SrtpPolicy, String> {
+    sip_proto::sdp::SrtpPolicy::from_name(s)
+        .ok_or_else(|| format!("{s:?}: expected \"off\", \"optional\" or \"required\""))
 }
 
 pub fn parse_codecs(names: &[String]) -> Result<Vec<Codec>, String> {
@@ -391,5 +402,26 @@ mod tests {
         assert_eq!(cfg.max_calls, 7);
         assert_eq!(cfg.rtp_ports, 40000..=40100);
         assert_eq!(cfg.codecs, vec![Codec::Pcma]);
+    }
+
+    #[test]
+    fn media_srtp_policy() {
+        use sip_proto::sdp::SrtpPolicy;
+        assert_eq!(BridgeConfig::default().srtp, SrtpPolicy::Off);
+        let mut cfg = BridgeConfig::default();
+        apply_file(
+            &mut cfg,
+            Path::new("x.toml"),
+            "[media]\nsrtp = \"required\"\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.srtp, SrtpPolicy::Required);
+        let e = apply_file(&mut cfg, Path::new("x.toml"), "[media]\n\nsrtp = \"on\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("x.toml:3: media.srtp: \"on\": expected"),
+            "{e}"
+        );
     }
 }
