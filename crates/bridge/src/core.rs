@@ -731,6 +731,7 @@ impl Core {
                     debug!(%remote, "tcp send queue full or closed");
                 }
             }
+            Transport::Tls => debug!(remote = %tx.flow.remote, "no SIP over TLS listener"),
         }
     }
 }

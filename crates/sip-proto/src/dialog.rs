@@ -28,6 +28,9 @@ pub struct Dialog {
     /// The flow the dialog was created on; in-dialog requests without an IP literal next hop
     /// go back on it (NAT: the source of the INVITE is reachable, the Contact may not be).
     pub flow: Flow,
+    /// A SIPS dialog (RFC 3261 12.1.1): the INVITE's Request-URI was `sips:`, or its top
+    /// Record-Route, or its Contact when there was no Record-Route. Our Contact is then `sips:`.
+    pub secure: bool,
 }
 
 impl Dialog {
@@ -39,6 +42,13 @@ impl Dialog {
             .contact()
             .map(|c| c.uri)
             .unwrap_or_else(|| req.uri.clone());
+        let route_set = req.name_addrs(&HeaderName::RecordRoute);
+        let is_sips = |u: &Uri| u.as_sip().is_some_and(|s| s.secure);
+        let secure = is_sips(&req.uri)
+            || match route_set.first() {
+                Some(top) => is_sips(&top.uri),
+                None => is_sips(&remote_target),
+            };
         Some(Dialog {
             id: DialogId {
                 call_id: req.call_id()?.to_string(),
@@ -50,8 +60,9 @@ impl Dialog {
             local_seq: 0,
             remote_seq: req.cseq()?.seq,
             remote_target,
-            route_set: req.name_addrs(&HeaderName::RecordRoute),
+            route_set,
             flow,
+            secure,
         })
     }
 
@@ -103,10 +114,18 @@ impl Dialog {
     }
 
     fn next_hop_flow(&self, hop: &Uri) -> Flow {
+        // We open no TLS connections (we would have to verify the caller's certificate): a
+        // dialog that came over TLS sends its requests back on the caller's connection, as
+        // RFC 5923 reuse does, whatever port its Contact names.
+        if self.flow.transport == Transport::Tls {
+            return self.flow;
+        }
         let Some(sip) = hop.as_sip() else {
             return self.flow;
         };
         let transport = match sip.transport().as_deref() {
+            _ if sip.secure => Transport::Tls,
+            Some("tls") => Transport::Tls,
             Some("tcp") => Transport::Tcp,
             Some("udp") => Transport::Udp,
             _ => self.flow.transport,
@@ -120,7 +139,7 @@ impl Dialog {
             Some(ip) if ip.is_ipv4() == self.flow.local.is_ipv4() => Flow {
                 transport,
                 local: self.flow.local,
-                remote: SocketAddr::new(ip, sip.port.unwrap_or(5060)),
+                remote: SocketAddr::new(ip, sip.port.unwrap_or(transport.default_port())),
             },
             _ => self.flow,
         }
@@ -226,5 +245,86 @@ mod tests {
         .unwrap();
         let (_, to) = d.request(Method::Bye);
         assert_eq!(to, flow());
+    }
+
+    fn tls_flow() -> Flow {
+        Flow {
+            transport: Transport::Tls,
+            remote: "127.0.0.2:40123".parse().unwrap(),
+            local: "127.0.0.1:5061".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn rfc3261_12_1_1_sips_dialog_from_request_uri_route_or_contact() {
+        let mut sips_ruri = invite(&[], "<sip:alice@127.0.0.3>");
+        sips_ruri.uri = Uri::parse("sips:sb@127.0.0.1").unwrap();
+        let by_ruri = Dialog::from_invite(&sips_ruri, "lt".into(), tls_flow()).unwrap();
+        assert!(by_ruri.secure, "sips: Request-URI");
+        let by_contact = Dialog::from_invite(
+            &invite(&[], "<sips:alice@127.0.0.3>"),
+            "lt".into(),
+            tls_flow(),
+        )
+        .unwrap();
+        assert!(by_contact.secure, "sips: Contact and no Record-Route");
+        let by_route = Dialog::from_invite(
+            &invite(&["<sips:p1@127.0.0.9;lr>"], "<sip:alice@127.0.0.3>"),
+            "lt".into(),
+            tls_flow(),
+        )
+        .unwrap();
+        assert!(by_route.secure, "sips: top Record-Route");
+        let contact_behind_plain_route = Dialog::from_invite(
+            &invite(&["<sip:p1@127.0.0.9;lr>"], "<sips:alice@127.0.0.3>"),
+            "lt".into(),
+            tls_flow(),
+        )
+        .unwrap();
+        assert!(
+            !contact_behind_plain_route.secure,
+            "with a Record-Route, the Contact does not decide"
+        );
+        let plain = Dialog::from_invite(
+            &invite(&[], "<sip:alice@127.0.0.3;transport=tls>"),
+            "lt".into(),
+            tls_flow(),
+        )
+        .unwrap();
+        assert!(!plain.secure, "transport=tls is not sips:");
+    }
+
+    #[test]
+    fn tls_dialog_requests_go_back_on_the_callers_connection() {
+        // The Contact names the caller's listening port; the connection is from another one.
+        let mut d = Dialog::from_invite(
+            &invite(&[], "<sip:alice@127.0.0.2:5071;transport=tls>"),
+            "lt".into(),
+            tls_flow(),
+        )
+        .unwrap();
+        let (bye, to) = d.request(Method::Bye);
+        assert_eq!(
+            bye.uri.to_string(),
+            "sip:alice@127.0.0.2:5071;transport=tls"
+        );
+        assert_eq!(to, tls_flow());
+    }
+
+    #[test]
+    fn rfc3261_19_1_2_tls_next_hop_defaults_to_port_5061() {
+        let tcp = Flow {
+            transport: Transport::Tcp,
+            ..flow()
+        };
+        for contact in [
+            "<sips:alice@127.0.0.3>",
+            "<sip:alice@127.0.0.3;transport=tls>",
+        ] {
+            let mut d = Dialog::from_invite(&invite(&[], contact), "lt".into(), tcp).unwrap();
+            let (_, to) = d.request(Method::Bye);
+            assert_eq!(to.transport, Transport::Tls, "{contact}");
+            assert_eq!(to.remote, "127.0.0.3:5061".parse().unwrap(), "{contact}");
+        }
     }
 }

@@ -564,7 +564,7 @@ impl Endpoint {
             }
         }
         self.insert_server(key.clone(), tx, merge);
-        if let Some(resp) = self.check_request(&req) {
+        if let Some(resp) = self.check_request(&req, flow) {
             self.respond(now, &key, resp);
             return;
         }
@@ -597,7 +597,7 @@ impl Endpoint {
     }
 
     /// RFC 3261 8.2.1-8.2.3 checks in order; `Some(response)` rejects the request.
-    fn check_request(&mut self, req: &Request) -> Option<Response> {
+    fn check_request(&mut self, req: &Request, flow: Flow) -> Option<Response> {
         match &req.method {
             Method::Extension(_) => {
                 let mut r = self.plain_response(req, 501, "Not Implemented");
@@ -619,6 +619,20 @@ impl Endpoint {
         }
         if !matches!(req.uri, Uri::Sip(_)) {
             return Some(self.plain_response(req, 416, "Unsupported URI Scheme"));
+        }
+        // A sips: Request-URI demands TLS on every hop up to us (RFC 3261 26.2.2; RFC 5630
+        // removed the last-hop exception). Over UDP or TCP we do not serve the scheme: 416 as
+        // 8.2.2.1 says for a scheme the UAS will not take, and no dialog is made.
+        if req.uri.as_sip().is_some_and(|u| u.secure) && !flow.transport.is_secure() {
+            let mut r = self.plain_response(req, 416, "Unsupported URI Scheme");
+            r.headers.push(
+                HeaderName::Warning,
+                format!(
+                    "399 switchboard \"sips: needs TLS, this request came over {}\"",
+                    flow.transport.as_via()
+                ),
+            );
+            return Some(r);
         }
         // We are a B2BUA: a request that would be forwarded on needs hops left. OPTIONS with
         // Max-Forwards 0 is answered (RFC 3261 11), so trunks can probe us.
@@ -1383,7 +1397,7 @@ impl Endpoint {
             Method::Invite
         };
         let (mut req, flow) = c.dialog.request(method.clone());
-        let contact = self.contact(flow);
+        let contact = self.contact(flow, c.dialog.secure);
         req.headers.push(HeaderName::Contact, contact);
         if let Some((secs, _)) = c.session {
             req.headers
@@ -1525,8 +1539,10 @@ impl Endpoint {
             for rr in req.headers.get_all(&HeaderName::RecordRoute) {
                 r.headers.push(HeaderName::RecordRoute, rr);
             }
-            r.headers
-                .push(HeaderName::Contact, self.contact(c.dialog.flow));
+            r.headers.push(
+                HeaderName::Contact,
+                self.contact(c.dialog.flow, c.dialog.secure),
+            );
             r.headers.push(HeaderName::Allow, ALLOW);
             r.headers.push(HeaderName::Supported, SUPPORTED);
         }
@@ -1551,14 +1567,17 @@ impl Endpoint {
         )
     }
 
-    fn contact(&self, flow: Flow) -> String {
+    /// Our Contact on `flow` (RFC 3261 8.1.1.8, 12.1.1): `sips:` in a SIPS dialog over TLS,
+    /// else `sip:` with the transport named when it is not UDP.
+    fn contact(&self, flow: Flow, secure: bool) -> String {
         let addr = self.advertised(flow);
-        let transport = if flow.transport == Transport::Tcp {
-            ";transport=tcp"
-        } else {
-            ""
-        };
-        format!("<sip:{}@{}{}>", self.cfg.contact_user, addr, transport)
+        let user = &self.cfg.contact_user;
+        match flow.transport {
+            Transport::Tls if secure => format!("<sips:{user}@{addr}>"),
+            Transport::Tls => format!("<sip:{user}@{addr};transport=tls>"),
+            Transport::Tcp => format!("<sip:{user}@{addr};transport=tcp>"),
+            Transport::Udp => format!("<sip:{user}@{addr}>"),
+        }
     }
 
     fn via(&self, flow: Flow, branch: &str) -> String {
@@ -1721,7 +1740,8 @@ fn response_flow(req: &Request, flow: Flow) -> Flow {
 /// Call-ID, From tag, CSeq number and sent-by.
 fn server_key(req: &Request) -> Option<ServerKey> {
     let via = req.top_via()?;
-    let sent_by = format!("{}:{}", via.host, via.port.unwrap_or(5060));
+    let default_port = if via.transport == "TLS" { 5061 } else { 5060 };
+    let sent_by = format!("{}:{}", via.host, via.port.unwrap_or(default_port));
     let method = match req.method {
         Method::Ack => "INVITE".to_string(),
         ref m => m.to_string(),

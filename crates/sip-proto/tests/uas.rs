@@ -49,6 +49,17 @@ impl Harness {
         self
     }
 
+    /// A TLS connection to our 5061 from the caller's ephemeral port (the bridge decrypts).
+    fn tls(mut self) -> Self {
+        self.flow = Flow {
+            transport: Transport::Tls,
+            local: "127.0.0.1:5061".parse().unwrap(),
+            remote: "127.0.0.1:40123".parse().unwrap(),
+        };
+        self.uac = Uac::new("c1", self.flow.remote, self.flow.local).tls();
+        self
+    }
+
     fn send(&mut self, data: &[u8]) -> Vec<Transmit> {
         self.ep.handle_input(self.clock.now(), self.flow, data);
         self.drain()
@@ -1027,4 +1038,124 @@ fn rfc4568_late_offer_with_srtp_required_offers_savp_and_takes_the_ack_answer() 
         }
         other => panic!("expected CallConfirmed with SRTP, got {other:?}"),
     }
+}
+
+/// `request` with a `sips:` Request-URI (the testkit UAC writes `sip:`).
+fn sips(request: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8(request.to_vec()).unwrap();
+    let (line, rest) = text.split_once("\r\n").unwrap();
+    format!("{}\r\n{rest}", line.replacen(" sip:", " sips:", 1)).into_bytes()
+}
+
+#[test]
+fn rfc3261_26_2_call_over_tls_answers_on_the_connection_with_tls_via_and_contact() {
+    let mut h = Harness::new(quiet_config()).tls();
+    let (call, ok) = h.answered_call(&[]);
+    assert_eq!(
+        ok.headers.get(&HeaderName::Contact),
+        Some("<sip:switchboard@127.0.0.1:5061;transport=tls>")
+    );
+    assert!(
+        h.run_for(Duration::from_secs(5)).is_empty(),
+        "no 2xx retransmission on a reliable transport"
+    );
+    let ack = h.uac.ack_2xx();
+    assert!(h.send(&ack).is_empty());
+    assert!(matches!(
+        h.events().as_slice(),
+        [Event::CallConfirmed { .. }]
+    ));
+    let opt = h.uac.options();
+    let out = h.send(&opt);
+    assert_eq!(status(&out[0]), 200, "in-dialog OPTIONS");
+    assert_eq!(out[0].flow, h.flow, "same connection");
+    // Our BYE goes back on the caller's connection, not to its Contact's port.
+    h.ep.hangup(h.clock.now(), call, "done");
+    let out = h.drain();
+    let bye = req(&out[0]);
+    assert_eq!(bye.method, sip_msg::Method::Bye);
+    assert_eq!(out[0].flow, h.flow);
+    let via = bye.top_via().unwrap();
+    assert_eq!(via.transport, "TLS");
+    assert_eq!(via.port, Some(5061));
+}
+
+#[test]
+fn rfc3261_26_2_caller_bye_over_tls_gets_200_on_the_same_connection() {
+    let mut h = Harness::new(quiet_config()).tls();
+    h.established();
+    let bye = h.uac.bye();
+    let out = h.send(&bye);
+    assert_eq!(status(&out[0]), 200);
+    assert_eq!(out[0].flow, h.flow);
+    assert!(matches!(
+        h.events().as_slice(),
+        [Event::CallEnded {
+            reason: EndReason::RemoteBye,
+            ..
+        }]
+    ));
+    assert_eq!(h.ep.stats().dialogs, 0);
+}
+
+#[test]
+fn rfc3261_12_1_1_sips_request_uri_over_tls_gets_a_sips_contact() {
+    let mut h = Harness::new(quiet_config()).tls();
+    let inv = sips(&h.uac.invite(&[]));
+    let out = h.send(&inv);
+    assert_eq!(status(&out[0]), 100);
+    let call = match h.events().pop() {
+        Some(Event::IncomingCall(c)) => c.call,
+        other => panic!("expected IncomingCall, got {other:?}"),
+    };
+    assert!(h.ep.answer(h.clock.now(), call, media()));
+    let out = h.drain();
+    let ok = resp(&out[0]);
+    assert_eq!(ok.status, 200);
+    assert_eq!(
+        ok.headers.get(&HeaderName::Contact),
+        Some("<sips:switchboard@127.0.0.1:5061>")
+    );
+    assert_eq!(out[0].flow, h.flow);
+}
+
+#[test]
+fn rfc3261_26_2_2_sips_request_uri_over_udp_or_tcp_gets_416_and_no_call() {
+    for transport in [Transport::Udp, Transport::Tcp] {
+        let mut h = Harness::new(quiet_config());
+        if transport == Transport::Tcp {
+            h = h.tcp();
+        }
+        let inv = sips(&h.uac.invite(&[]));
+        let out = h.send(&inv);
+        assert_eq!(
+            out.len(),
+            1,
+            "{transport:?}: no 100 Trying, only the refusal"
+        );
+        let r = resp(&out[0]);
+        assert_eq!(r.status, 416, "{transport:?}");
+        let warning = r.headers.get(&HeaderName::Warning).unwrap();
+        assert!(warning.starts_with("399 switchboard"), "{warning}");
+        assert!(warning.contains(transport.as_via()), "{warning}");
+        assert!(r.to_header().unwrap().tag().is_some());
+        assert!(h.events().is_empty(), "{transport:?}: no IncomingCall");
+        assert_eq!(h.ep.stats().calls, 0);
+        assert_eq!(h.ep.stats().dialogs, 0);
+        // The same request as sip: is a normal call.
+        let mut plain = Harness::new(quiet_config());
+        if transport == Transport::Tcp {
+            plain = plain.tcp();
+        }
+        let inv = plain.uac.invite(&[]);
+        assert_eq!(status(&plain.send(&inv)[0]), 100);
+    }
+}
+
+#[test]
+fn rfc5626_4_4_1_crlf_keepalive_gets_pong_on_tls() {
+    let mut h = Harness::new(quiet_config()).tls();
+    let out = h.send(b"\r\n\r\n");
+    assert_eq!(out[0].data, b"\r\n");
+    assert_eq!(out[0].flow, h.flow);
 }

@@ -50,6 +50,11 @@ impl Uac {
         self
     }
 
+    pub fn tls(mut self) -> Self {
+        self.transport = "TLS";
+        self
+    }
+
     fn branch(&mut self) -> String {
         self.branch_seq += 1;
         format!("z9hG4bK-{}-{}", self.from_tag, self.branch_seq)

@@ -19,18 +19,34 @@ use std::net::SocketAddr;
 pub enum Transport {
     Udp,
     Tcp,
+    /// TLS over TCP (RFC 3261 26.2); framed like TCP (18.3).
+    Tls,
 }
 
 impl Transport {
     /// Reliable transports get no retransmissions and zero-length wait timers (RFC 3261 17).
     pub fn is_reliable(self) -> bool {
-        matches!(self, Transport::Tcp)
+        matches!(self, Transport::Tcp | Transport::Tls)
+    }
+
+    /// Only TLS meets a `sips:` URI's demand (RFC 3261 26.2.2).
+    pub fn is_secure(self) -> bool {
+        self == Transport::Tls
     }
 
     pub fn as_via(self) -> &'static str {
         match self {
             Transport::Udp => "UDP",
             Transport::Tcp => "TCP",
+            Transport::Tls => "TLS",
+        }
+    }
+
+    /// The port a URI or Via without one means (RFC 3261 19.1.2, 18.2.2): 5061 for TLS.
+    pub fn default_port(self) -> u16 {
+        match self {
+            Transport::Tls => 5061,
+            Transport::Udp | Transport::Tcp => 5060,
         }
     }
 }
