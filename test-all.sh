@@ -65,5 +65,6 @@ SWITCHBOARD_BIN="$PWD/target/release/switchboard" sip-test/run-kamailio
 SWITCHBOARD_BIN="$PWD/target/release/switchboard" sip-test/run-baresip
 SWITCHBOARD_BIN="$PWD/target/release/switchboard" sip-test/run-sipp-agent
 SWITCHBOARD_BIN="$PWD/target/release/switchboard" sip-test/run-secrets
+SWITCHBOARD_BIN="$PWD/target/release/switchboard" sip-test/soak 1000
 
 say "all tests passed"

@@ -266,6 +266,10 @@ struct StatsBody {
     #[serde(flatten)]
     snapshot: Snapshot,
     rss_bytes: u64,
+    /// Tokio tasks alive (every call holds a few: media, Realtime session, its writer).
+    tasks: usize,
+    /// File descriptors open (sockets: SIP, RTP/RTCP pairs, WebSockets, database).
+    open_fds: usize,
     /// Realtime sessions: opens, losses, reconnects, audio sent and dropped, errors.
     realtime: Option<AiStats>,
 }
@@ -274,8 +278,17 @@ async fn stats(State(s): State<AdminState>) -> impl IntoResponse {
     Json(StatsBody {
         snapshot: read(&s),
         rss_bytes: rss_bytes(),
+        tasks: tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks(),
+        open_fds: open_fds(),
         realtime: s.ai.as_ref().map(|c| c.snapshot()),
     })
+}
+
+/// Open file descriptors from /proc (Linux); 0 elsewhere.
+pub fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
 }
 
 /// Resident set size from /proc (Linux); 0 elsewhere.
