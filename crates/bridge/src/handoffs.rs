@@ -88,6 +88,9 @@ pub struct Records {
     pub repeat_window: Duration,
     /// Calls still up, by Call-ID: start time and handoff times (wall clock).
     open: Mutex<std::collections::HashMap<String, OpenCall>>,
+    /// Records of calls that ended but are not saved yet (the repeat check reads the store
+    /// first): the SIP side or RTP statistics arriving meanwhile are added here, not lost.
+    finishing: Arc<Mutex<std::collections::HashMap<String, CallRecord>>>,
     /// Where callback requests are POSTed (the agents file's `callback_webhook`).
     callback_webhook: Option<(WebhookClient, String)>,
     /// Realtime prices for the records' cost (`--realtime-prices`).
@@ -137,6 +140,7 @@ impl Records {
             callbacks: Mutex::new(Vec::new()),
             repeat_window,
             open: Mutex::new(std::collections::HashMap::new()),
+            finishing: Arc::new(Mutex::new(std::collections::HashMap::new())),
             callback_webhook: None,
             prices: std::sync::RwLock::new(Prices::default()),
             customers: None,
@@ -165,13 +169,21 @@ impl Records {
     /// The SIP side of a call that ended (from the endpoint task): kept for its record, or
     /// added to the record if it was already saved.
     pub fn attach_sip(&self, call_id: &str, sip: SipLeg) {
+        // Keep RTP statistics that came first.
+        let merge = |old: &mut Option<SipLeg>, sip: SipLeg| {
+            let rtp = old.take().and_then(|s| s.rtp);
+            *old = Some(SipLeg {
+                rtp: sip.rtp.clone().or(rtp),
+                ..sip
+            });
+        };
         if let Ok(mut open) = self.open.lock() {
             if let Some(c) = open.get_mut(call_id) {
-                c.sip = Some(sip);
+                merge(&mut c.sip, sip);
                 return;
             }
         }
-        self.amend(call_id, |r| r.sip = Some(sip));
+        self.amend(call_id, |r| merge(&mut r.sip, sip));
     }
 
     /// A call's RTP statistics (the media task ends after the SIP side).
@@ -187,12 +199,44 @@ impl Records {
         });
     }
 
-    /// Change a saved record (the store replaces it by Call-ID).
+    /// Change a record that is being saved, or a saved one (the store replaces it by
+    /// Call-ID).
     fn amend(&self, call_id: &str, f: impl FnOnce(&mut CallRecord)) {
+        if let Ok(mut finishing) = self.finishing.lock() {
+            if let Some(r) = finishing.get_mut(call_id) {
+                f(r);
+                return;
+            }
+        }
         if let Some(mut r) = self.memory.get(call_id) {
             f(&mut r);
             self.memory.save(r);
         }
+    }
+
+    /// Calls whose record is not saved yet: still up, or ended and being saved.
+    pub fn unsaved(&self) -> usize {
+        let open = self.open.lock().map(|o| o.len()).unwrap_or(0);
+        let finishing = self.finishing.lock().map(|f| f.len()).unwrap_or(0);
+        open + finishing
+    }
+
+    /// At shutdown, after the last call: wait (up to `timeout`) until every call's record has
+    /// gone to the store (the AI session tasks end a moment after their calls, then the save
+    /// reads the store once); then flush the store. Whether nothing was left.
+    pub async fn settle(&self, timeout: Duration) -> bool {
+        let until = tokio::time::Instant::now() + timeout;
+        while self.unsaved() > 0 {
+            if tokio::time::Instant::now() >= until {
+                tracing::warn!(
+                    unsaved = self.unsaved(),
+                    "call records not finished at exit"
+                );
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        true
     }
 
     /// The agent that has the caller of `call_id` now (calls in progress only).
@@ -377,13 +421,25 @@ impl CallHooks for Records {
         let memory = self.memory.clone();
         let metrics = self.metrics.clone();
         let window = self.repeat_window;
+        let finishing = self.finishing.clone();
+        let caller = record.caller.clone();
+        let key = call_id.to_string();
+        if let Ok(mut f) = finishing.lock() {
+            f.insert(key.clone(), record);
+        }
         let finish = async move {
-            if let Some(i) = intent.as_deref() {
-                record.metrics.repeat_inquiry =
-                    is_repeat_inquiry(memory.as_ref(), &record.caller, i, now, window).await;
-            }
-            metrics.record_call_ended(&record.metrics);
-            if !is_anonymous(&record.caller) {
+            // Anonymous callers are never recognised, so never repeat callers; their calls
+            // still get a record.
+            let repeat = match intent.as_deref() {
+                Some(i) if !is_anonymous(&caller) => {
+                    is_repeat_inquiry(memory.as_ref(), &caller, i, now, window).await
+                }
+                _ => false,
+            };
+            let record = finishing.lock().ok().and_then(|mut f| f.remove(&key));
+            if let Some(mut record) = record {
+                record.metrics.repeat_inquiry = repeat;
+                metrics.record_call_ended(&record.metrics);
                 memory.save(record);
             }
         };
@@ -391,7 +447,12 @@ impl CallHooks for Records {
             Ok(rt) => {
                 rt.spawn(finish);
             }
-            Err(_) => tracing::warn!(%call_id, "no async runtime at call end; record not kept"),
+            Err(_) => {
+                if let Ok(mut f) = self.finishing.lock() {
+                    f.remove(call_id);
+                }
+                tracing::warn!(%call_id, "no async runtime at call end; record not kept")
+            }
         }
     }
 }
@@ -478,6 +539,50 @@ mod tests {
         assert_eq!(got["tool"], "callback");
         assert_eq!(got["arguments"]["caller"], "+15550100");
         assert_eq!(got["arguments"]["envelope"]["summary"], "wants Pro");
+    }
+
+    #[tokio::test]
+    async fn the_sip_side_arriving_while_the_record_is_saved_is_kept_and_anonymous_calls_get_records(
+    ) {
+        let memory = Arc::new(InMemoryStore::default());
+        let records = Records::new(
+            memory.clone(),
+            Arc::new(Metrics::new()),
+            Duration::from_secs(60),
+        );
+        for (id, caller) in [
+            ("c-1", "+15550100@carrier.example"),
+            ("c-2", "anonymous@anonymous.invalid"),
+        ] {
+            records.on_call_start(id, caller, "router");
+            records.on_call_end(id, caller, &CallSummary::default());
+            assert_eq!(records.unsaved(), 1, "being saved");
+            // The endpoint task's notes come after the AI session's end, before the save task
+            // has run (this test's runtime runs it only when we yield).
+            records.attach_rtp(
+                id,
+                RtpLeg {
+                    packets_received: 250,
+                    ..RtpLeg::default()
+                },
+            );
+            records.attach_sip(
+                id,
+                SipLeg {
+                    end_reason: "remote_bye".into(),
+                    ..SipLeg::default()
+                },
+            );
+            assert!(records.settle(Duration::from_secs(5)).await);
+            assert_eq!(records.unsaved(), 0);
+            let r = memory.get(id).expect("saved");
+            let sip = r.sip.expect("the SIP side is on the record");
+            assert_eq!(sip.end_reason, "remote_bye", "{id}");
+            assert_eq!(sip.rtp.map(|r| r.packets_received), Some(250), "{id}");
+        }
+        // A call still up keeps settle waiting, bounded.
+        records.on_call_start("c-3", "x@example.com", "router");
+        assert!(!records.settle(Duration::from_millis(50)).await);
     }
 
     #[tokio::test]

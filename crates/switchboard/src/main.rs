@@ -396,6 +396,8 @@ async fn run(args: RunArgs) -> ExitCode {
     }
     // What a SIGHUP reload keeps: the tools and the records (memory, metrics, callbacks).
     let reload_base = cfg.ai.as_ref().and_then(|a| a.agents.clone());
+    // At exit: every call's record must reach the store before it is flushed.
+    let records = cfg.records.clone();
     let bridge = match Bridge::start(cfg).await {
         Ok(b) => b,
         Err(e) => {
@@ -408,6 +410,9 @@ async fn run(args: RunArgs) -> ExitCode {
     tracing::info!("signal received: draining");
     bridge.drain();
     bridge.join().await;
+    if let Some(r) = records {
+        r.settle(Duration::from_secs(10)).await;
+    }
     if let Some(m) = memory {
         if !m.flush(Duration::from_secs(10)).await {
             tracing::error!("call records still queued at exit (database down?)");
