@@ -493,7 +493,7 @@ impl Core {
                     late: stats.late,
                     concealed: stats.concealed,
                     jitter: stats.jitter,
-                    srtp_auth_failed: stats.srtp_auth_failed,
+                    srtp_auth_failed: stats.srtp_auth_failed + stats.srtcp_auth_failed,
                     srtp_replayed: stats.srtp_replayed,
                 });
                 if let (Some(call_id), Some(records)) =

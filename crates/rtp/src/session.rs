@@ -346,6 +346,7 @@ impl Session {
         match r {
             Ok(()) if rtcp => self.handle_rtcp(now, from, &buf),
             Ok(()) => self.handle_rtp(now, from, &buf),
+            Err(SrtpError::AuthFailed) if rtcp => self.stats.srtcp_auth_failed += 1,
             Err(SrtpError::AuthFailed) => self.stats.srtp_auth_failed += 1,
             Err(SrtpError::Replayed(_) | SrtpError::TooOld(_)) => self.stats.srtp_replayed += 1,
             Err(_) => self.stats.malformed += 1,

@@ -40,9 +40,13 @@ pub struct CallStats {
     pub remote_jitter: Duration,
     pub rtcp_sent: u64,
     pub rtcp_received: u64,
-    /// SRTP/SRTCP packets dropped: wrong authentication tag (RFC 3711 3.3), or replayed or
-    /// older than the replay window (3.3.2).
+    /// SRTP packets dropped for a wrong authentication tag (RFC 3711 3.3): forged, wrong key,
+    /// or plain RTP on an SRTP call.
     pub srtp_auth_failed: u64,
+    /// The same for RTCP (SRTCP, 3.4). Some peers send plain RTCP around the SRTP session
+    /// (baresip 1.0: an APP packet before it, a BYE after it), which lands here.
+    pub srtcp_auth_failed: u64,
+    /// SRTP/SRTCP packets dropped as replayed or older than the replay window (3.3.2).
     pub srtp_replayed: u64,
     /// Outgoing packets that could not be protected (key exhausted) and were not sent.
     pub srtp_protect_failed: u64,

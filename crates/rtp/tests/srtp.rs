@@ -148,8 +148,13 @@ fn rfc3711_3_srtp_sessions_hear_each_other_and_the_wire_is_ciphertext() {
         let sb = p.b.stats();
         assert!(sb.rtcp_received >= 2, "SRTCP reports read: {sb:?}");
         assert_eq!(
-            (sb.srtp_auth_failed, sb.srtp_replayed, sb.malformed),
-            (0, 0, 0)
+            (
+                sb.srtp_auth_failed,
+                sb.srtcp_auth_failed,
+                sb.srtp_replayed,
+                sb.malformed
+            ),
+            (0, 0, 0, 0)
         );
         assert!(p.a.stats().rtcp_received >= 2);
     }
@@ -206,6 +211,7 @@ fn rfc3711_3_3_wrong_key_hears_nothing_and_never_latches() {
     let s = p.b.stats();
     assert_eq!(s.packets_received, 0);
     assert!(s.srtp_auth_failed >= 20, "{s:?}");
+    assert!(s.srtcp_auth_failed >= 1, "A's reports fail too: {s:?}");
     assert_eq!(s.rtcp_received, 0);
     assert!(p.heard_b.is_empty());
     assert_eq!(

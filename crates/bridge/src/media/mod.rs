@@ -339,7 +339,8 @@ impl CallMedia {
                         info!(call = ?self.call, sent = stats.packets_sent, received = stats.packets_received,
                               lost = stats.lost, jitter_ms = stats.jitter.as_millis() as u64, late = stats.late,
                               concealed = stats.concealed, srtp = self.neg.srtp.is_some(),
-                              srtp_auth_failed = stats.srtp_auth_failed, srtp_replayed = stats.srtp_replayed,
+                              srtp_auth_failed = stats.srtp_auth_failed, srtcp_auth_failed = stats.srtcp_auth_failed,
+                              srtp_replayed = stats.srtp_replayed,
                               "media ended");
                         // Never wait on the endpoint task here: the sockets must close now.
                         let _ = notes.try_send(MediaNote::Ended(self.call, Box::new(stats)));
