@@ -10,6 +10,8 @@ use std::time::Duration;
 pub struct BridgeConfig {
     /// Each address listens on UDP and TCP.
     pub sip_listen: Vec<SocketAddr>,
+    /// SIP over TLS (certificate, key, listen addresses); `None`: no TLS listener.
+    pub tls: Option<crate::tls::SipTls>,
     pub public_ip: Option<IpAddr>,
     pub admin_listen: Option<SocketAddr>,
     /// Concurrent calls before 503 (0 = unlimited).
@@ -51,6 +53,7 @@ impl Default for BridgeConfig {
     fn default() -> Self {
         BridgeConfig {
             sip_listen: vec![SocketAddr::from(([127, 0, 0, 1], 5060))],
+            tls: None,
             public_ip: None,
             admin_listen: Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
             max_calls: 0,

@@ -102,7 +102,8 @@ pub struct Core {
     cfg: BridgeConfig,
     ep: Endpoint,
     udp: Vec<Arc<UdpSocket>>,
-    tcp: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
+    /// Writers of the open stream connections (TCP and TLS), by transport and peer.
+    tcp: HashMap<(Transport, SocketAddr), mpsc::Sender<Vec<u8>>>,
     inbound_tx: mpsc::Sender<Inbound>,
     ports: PortPool,
     calls: HashMap<CallHandle, ActiveCall>,
@@ -220,7 +221,7 @@ impl Core {
                 biased;
                 Some(note) = notes.recv() => self.on_media_note(note),
                 Some((remote, sender)) = tcp_reg.recv() => {
-                    self.tcp.insert(remote, sender);
+                    self.tcp.insert((Transport::Tcp, remote), sender);
                 }
                 msg = inbound.recv() => {
                     let Some(msg) = msg else { break };
@@ -353,8 +354,15 @@ impl Core {
     fn on_inbound(&mut self, msg: Inbound) {
         match msg {
             Inbound::Packet { flow, data } => self.ep.handle_input(now(), flow, &data),
-            Inbound::TcpClosed { remote } => {
-                self.tcp.remove(&remote);
+            Inbound::Connected {
+                transport,
+                remote,
+                sender,
+            } => {
+                self.tcp.insert((transport, remote), sender);
+            }
+            Inbound::Closed { transport, remote } => {
+                self.tcp.remove(&(transport, remote));
             }
         }
     }
@@ -718,12 +726,12 @@ impl Core {
             }
             Transport::Tcp => {
                 let remote = tx.flow.remote;
-                let sender = match self.tcp.get(&remote) {
+                let sender = match self.tcp.get(&(Transport::Tcp, remote)) {
                     Some(s) if !s.is_closed() => s.clone(),
                     _ => {
                         let (out_tx, out_rx) = mpsc::channel(256);
                         tokio::spawn(tcp_connect(remote, self.inbound_tx.clone(), out_rx));
-                        self.tcp.insert(remote, out_tx.clone());
+                        self.tcp.insert((Transport::Tcp, remote), out_tx.clone());
                         out_tx
                     }
                 };
@@ -731,7 +739,15 @@ impl Core {
                     debug!(%remote, "tcp send queue full or closed");
                 }
             }
-            Transport::Tls => debug!(remote = %tx.flow.remote, "no SIP over TLS listener"),
+            // We open no TLS connections (that needs the peer's name and trust anchors): what
+            // goes to a TLS peer takes the connection it opened, or is dropped (the
+            // transaction then times out).
+            Transport::Tls => match self.tcp.get(&(Transport::Tls, tx.flow.remote)) {
+                Some(s) if s.try_send(tx.data).is_ok() => {}
+                _ => {
+                    warn!(remote = %tx.flow.remote, "no TLS connection from this peer (or its queue is full): message dropped")
+                }
+            },
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod memory;
 pub mod metrics;
 pub mod ports;
 pub mod store;
+pub mod tls;
 pub mod tools;
 mod transport;
 
@@ -79,6 +80,8 @@ async fn bind_pair(addr: SocketAddr) -> Result<(UdpSocket, TcpListener, SocketAd
 pub struct Bridge {
     /// Bound SIP addresses (UDP and TCP share each).
     pub sip_addrs: Vec<SocketAddr>,
+    /// Bound SIP over TLS addresses (empty without TLS).
+    pub tls_addrs: Vec<SocketAddr>,
     pub admin_addr: Option<SocketAddr>,
     snapshot: Arc<Mutex<Snapshot>>,
     shutdown: watch::Sender<bool>,
@@ -106,6 +109,27 @@ impl Bridge {
             ));
             udp.push(socket);
             sip_addrs.push(bound);
+        }
+        let mut tls_addrs = Vec::new();
+        if let Some(tls) = &cfg.tls {
+            let acceptor = tokio_rustls::TlsAcceptor::from(tls.server.clone());
+            for addr in tls.listen_addrs(&sip_addrs) {
+                let bind_err = |source| BridgeError::Bind {
+                    transport: "TLS",
+                    addr,
+                    source,
+                };
+                let listener = TcpListener::bind(addr).await.map_err(bind_err)?;
+                let bound = listener.local_addr().map_err(bind_err)?;
+                info!(%bound, cert = %tls.cert_path.display(), "SIP listening on TLS");
+                tokio::spawn(transport::tls_acceptor(
+                    listener,
+                    acceptor.clone(),
+                    in_tx.clone(),
+                    cfg.ops.clone(),
+                ));
+                tls_addrs.push(bound);
+            }
         }
         let snapshot = Arc::new(Mutex::new(Snapshot::default()));
         let (control, control_rx) = mpsc::unbounded_channel();
@@ -137,6 +161,7 @@ impl Bridge {
         let core = tokio::spawn(core.run(in_rx, reg_rx, shutdown_rx, control_rx));
         Ok(Bridge {
             sip_addrs,
+            tls_addrs,
             admin_addr,
             snapshot,
             shutdown,

@@ -350,6 +350,7 @@ pub struct OpsMetrics {
     rtp_jitter_seconds: Histogram,
     srtp_auth_failed: AtomicU64,
     srtp_replayed: AtomicU64,
+    sip_tls_handshakes: LabelledCounter<1>,
 }
 
 impl std::fmt::Debug for OpsMetrics {
@@ -389,7 +390,14 @@ impl OpsMetrics {
             rtp_jitter_seconds: Histogram::new(&JITTER_SECONDS_BUCKETS),
             srtp_auth_failed: AtomicU64::new(0),
             srtp_replayed: AtomicU64::new(0),
+            sip_tls_handshakes: LabelledCounter::new(["result"]),
         }
+    }
+
+    /// A SIP over TLS handshake ended: `ok`, `failed` (not TLS, no common version or suite)
+    /// or `timeout`.
+    pub fn record_tls_handshake(&self, result: &str) {
+        self.sip_tls_handshakes.inc([result]);
     }
 
     /// A call ended for `reason` (`remote_bye`, `local_bye`, `cancelled`, `rejected_503`, ...).
@@ -499,6 +507,14 @@ impl OpsMetrics {
         );
         self.rtp_jitter_seconds
             .render(out, "switchboard_rtp_jitter_seconds");
+        header(
+            out,
+            "switchboard_sip_tls_handshakes_total",
+            "SIP over TLS handshakes, by result (ok, failed, timeout).",
+            "counter",
+        );
+        self.sip_tls_handshakes
+            .render(out, "switchboard_sip_tls_handshakes_total");
     }
 }
 

@@ -19,7 +19,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the bridge (SIP on UDP+TCP, admin HTTP).
+    /// Run the bridge (SIP on UDP+TCP, and TLS when given a certificate; admin HTTP).
     Run(Box<RunArgs>),
     /// Run the local Realtime API simulator alone (WebSocket, GA protocol), for tests and demos.
     Sim(SimArgs),
@@ -66,6 +66,21 @@ struct RunArgs {
         value_delimiter = ','
     )]
     sip_listen: Vec<SocketAddr>,
+    /// SIP over TLS: the certificate chain (PEM, leaf first). With --tls-key, the bridge also
+    /// listens for TLS, on port 5061 next to each --sip-listen address unless --tls-listen.
+    #[arg(long, env = "SWITCHBOARD_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// SIP over TLS: the certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1; never logged).
+    #[arg(long, env = "SWITCHBOARD_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// SIP over TLS listen address; repeat for several. Default: port 5061 on each SIP listen
+    /// address's IP.
+    #[arg(
+        long = "tls-listen",
+        env = "SWITCHBOARD_TLS_LISTEN",
+        value_delimiter = ','
+    )]
+    tls_listen: Vec<SocketAddr>,
     /// Address to advertise in Via, Contact and SDP (behind NAT).
     #[arg(long, env = "SWITCHBOARD_PUBLIC_IP")]
     public_ip: Option<IpAddr>,
@@ -191,6 +206,32 @@ fn build_config(args: &RunArgs) -> Result<BridgeConfig, settings::ConfigError> {
     }
     if args.public_ip.is_some() {
         cfg.public_ip = args.public_ip;
+    }
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        // The flags replace the file's certificate; its tls_listen stays unless given too.
+        let listen = cfg.tls.take().map(|t| t.listen).unwrap_or_default();
+        let tls = bridge::tls::SipTls::load(cert, key, listen).map_err(|source| {
+            settings::ConfigError::TlsFlag {
+                field: if source.is_key() {
+                    "--tls-key"
+                } else {
+                    "--tls-cert"
+                },
+                source,
+            }
+        })?;
+        cfg.tls = Some(tls);
+    }
+    if !args.tls_listen.is_empty() {
+        match &mut cfg.tls {
+            Some(tls) => tls.listen = args.tls_listen.clone(),
+            None => {
+                return Err(settings::ConfigError::Flag {
+                    field: "--tls-listen",
+                    message: "needs --tls-cert and --tls-key (or sip.tls_cert and sip.tls_key in the config file)".into(),
+                })
+            }
+        }
     }
     if args.admin_listen.is_some() {
         cfg.admin_listen = args.admin_listen;
@@ -405,7 +446,7 @@ async fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    tracing::info!(sip = ?bridge.sip_addrs, admin = ?bridge.admin_addr, "switchboard running; SIGINT/SIGTERM drains");
+    tracing::info!(sip = ?bridge.sip_addrs, tls = ?bridge.tls_addrs, admin = ?bridge.admin_addr, "switchboard running; SIGINT/SIGTERM drains");
     run_until_stopped(&bridge, &args, reload_base).await;
     tracing::info!("signal received: draining");
     bridge.drain();

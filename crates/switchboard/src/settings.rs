@@ -1,12 +1,13 @@
 //! Settings from the config file (TOML), overridden by flags and `SWITCHBOARD_*` variables.
 //! A bad file is reported with its path, line and field.
 
+use bridge::tls::{SipTls, TlsError};
 use bridge::BridgeConfig;
 use serde::Deserialize;
 use sip_proto::sdp::Codec;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
 use toml_pos::line_of;
@@ -28,6 +29,12 @@ pub enum ConfigError {
     Flag {
         field: &'static str,
         message: String,
+    },
+    /// `--tls-cert`/`--tls-key`: the flag, then the file and what is wrong with it.
+    #[error("{field} {source}")]
+    TlsFlag {
+        field: &'static str,
+        source: TlsError,
     },
 }
 
@@ -64,6 +71,12 @@ pub struct SipSection {
     /// Failed authentications in a row that ban a source, and for how long.
     pub ban_after_failed_auth: Option<u32>,
     pub ban_secs: Option<u64>,
+    /// SIP over TLS: the certificate chain and its private key (PEM files; a relative path is
+    /// relative to this file's directory), and where to listen (default: port 5061 on each
+    /// `listen` address's IP).
+    pub tls_cert: Option<Spanned<String>>,
+    pub tls_key: Option<Spanned<String>>,
+    pub tls_listen: Option<Spanned<Vec<SocketAddr>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -155,6 +168,46 @@ pub fn apply_file(cfg: &mut BridgeConfig, path: &Path, text: &str) -> Result<(),
     if let Some(d) = file.sip.deny_action {
         cfg.access.on_deny = parse_deny_action(d.get_ref())
             .map_err(|m| invalid(d.span().start, format!("sip.deny_action: {m}")))?;
+    }
+    match (&file.sip.tls_cert, &file.sip.tls_key) {
+        (Some(cert), Some(key)) => {
+            let base = path.parent().unwrap_or(Path::new(""));
+            let resolve = |p: &str| -> PathBuf { base.join(p) };
+            let listen = file
+                .sip
+                .tls_listen
+                .map(Spanned::into_inner)
+                .unwrap_or_default();
+            let tls = SipTls::load(&resolve(cert.get_ref()), &resolve(key.get_ref()), listen)
+                .map_err(|e| {
+                    if e.is_key() {
+                        invalid(key.span().start, format!("sip.tls_key {e}"))
+                    } else {
+                        invalid(cert.span().start, format!("sip.tls_cert {e}"))
+                    }
+                })?;
+            cfg.tls = Some(tls);
+        }
+        (Some(cert), None) => {
+            return Err(invalid(
+                cert.span().start,
+                "sip.tls_cert: needs sip.tls_key too".into(),
+            ))
+        }
+        (None, Some(key)) => {
+            return Err(invalid(
+                key.span().start,
+                "sip.tls_key: needs sip.tls_cert too".into(),
+            ))
+        }
+        (None, None) => {
+            if let Some(l) = &file.sip.tls_listen {
+                return Err(invalid(
+                    l.span().start,
+                    "sip.tls_listen: needs sip.tls_cert and sip.tls_key".into(),
+                ));
+            }
+        }
     }
     if let Some(e) = file.media.echo {
         cfg.echo = e;
@@ -402,6 +455,50 @@ mod tests {
         assert_eq!(cfg.max_calls, 7);
         assert_eq!(cfg.rtp_ports, 40000..=40100);
         assert_eq!(cfg.codecs, vec![Codec::Pcma]);
+    }
+
+    #[test]
+    fn sip_tls_certificate_key_and_listen() {
+        let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/tls"));
+        // Paths relative to the settings file.
+        let file = dir.join("sb.toml");
+        let mut cfg = BridgeConfig::default();
+        let text = "[sip]\ntls_cert = \"localhost.pem\"\ntls_key = \"localhost.key\"\ntls_listen = [\"127.0.0.1:5071\"]\n";
+        apply_file(&mut cfg, &file, text).unwrap();
+        let tls = cfg.tls.unwrap();
+        assert_eq!(
+            tls.listen,
+            ["127.0.0.1:5071".parse::<SocketAddr>().unwrap()]
+        );
+        assert_eq!(tls.key_path, dir.join("localhost.key"));
+        let mut cfg = BridgeConfig::default();
+        let text = "[sip]\ntls_cert = \"localhost.pem\"\n\ntls_key = \"nope.key\"\n";
+        let e = apply_file(&mut cfg, &file, text).unwrap_err().to_string();
+        let want = format!(
+            "{}:4: sip.tls_key {}: cannot read",
+            file.display(),
+            dir.join("nope.key").display()
+        );
+        assert!(e.starts_with(&want), "{e}");
+        let text = "[sip]\ntls_cert = \"localhost.key\"\ntls_key = \"localhost.key\"\n";
+        let e = apply_file(&mut cfg, &file, text).unwrap_err().to_string();
+        assert!(
+            e.contains(":2: sip.tls_cert ") && e.contains("no PEM certificate"),
+            "{e}"
+        );
+        let e = apply_file(&mut cfg, &file, "[sip]\ntls_cert = \"localhost.pem\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(":2: sip.tls_cert: needs sip.tls_key"), "{e}");
+        let e = apply_file(
+            &mut cfg,
+            &file,
+            "[sip]\n\ntls_listen = [\"127.0.0.1:5061\"]\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains(":3: sip.tls_listen: needs"), "{e}");
+        assert!(cfg.tls.is_none());
     }
 
     #[test]

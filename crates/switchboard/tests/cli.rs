@@ -55,6 +55,47 @@ fn bad_config_names_file_line_and_field() {
 }
 
 #[test]
+fn tls_flag_errors_name_the_flag_and_file_and_never_print_the_key() {
+    let tls = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/tls");
+    let key_text = std::fs::read_to_string(format!("{tls}/localhost.key")).unwrap();
+    let secret = &key_text.lines().nth(1).unwrap()[..20];
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["--tls-cert", "localhost.pem", "--tls-key", "missing.key"],
+            "--tls-key missing.key: cannot read",
+        ),
+        (
+            &["--tls-cert", "localhost.pem", "--tls-key", "ca.key"],
+            "--tls-key ca.key: does not match the certificate in localhost.pem",
+        ),
+        (
+            &["--tls-cert", "localhost.key", "--tls-key", "localhost.key"],
+            "--tls-cert localhost.key: no PEM certificate",
+        ),
+        (
+            &["--tls-listen", "127.0.0.1:5061"],
+            "--tls-listen: needs --tls-cert and --tls-key",
+        ),
+    ];
+    for (args, want) in cases {
+        let out = bin()
+            .current_dir(tls)
+            .args(["run", "--echo", "--admin-listen", "127.0.0.1:0"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(!err.contains(secret), "key material printed: {err}");
+    }
+    // One of the pair alone is a usage error (clap, exit 2) naming the other.
+    let out = bin().args(["run", "--tls-cert", "x.pem"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--tls-key"));
+}
+
+#[test]
 fn sim_subcommand_serves_websocket_on_loopback() {
     use std::io::{Read, Write};
     let port = {
