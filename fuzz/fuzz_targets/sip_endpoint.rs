@@ -6,7 +6,11 @@ use sip_proto::{Endpoint, EndpointConfig, Event, Flow, Transport};
 use std::time::{Duration, Instant};
 
 fuzz_target!(|data: &[u8]| {
-    let mut ep = Endpoint::new(EndpointConfig::default());
+    // SRTP optional: RTP/SAVP offers with a=crypto are negotiated and answered too.
+    let mut ep = Endpoint::new(EndpointConfig {
+        srtp: sip_proto::sdp::SrtpPolicy::Optional,
+        ..EndpointConfig::default()
+    });
     let mut now = Instant::now();
     let flow = Flow {
         transport: if data.first().is_some_and(|b| b & 1 == 1) { Transport::Tcp } else { Transport::Udp },
@@ -23,6 +27,7 @@ fuzz_target!(|data: &[u8]| {
                     codecs: vec![sip_proto::sdp::Codec::Pcmu],
                     telephone_event: true,
                     ptime: 20,
+                    srtp_key: Some(sip_proto::sdp::SrtpKey([7; 30])),
                 });
             }
         }
