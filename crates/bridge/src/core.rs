@@ -677,6 +677,10 @@ impl Core {
                                 answered_at: c.answered_wall,
                                 ended_at: Some(std::time::SystemTime::now()),
                                 end_reason: label.clone(),
+                                end_detail: match &reason {
+                                    E::LocalBye(why) => Some(why.clone()),
+                                    _ => None,
+                                },
                                 hung_up_by: hung_up_by.into(),
                                 rtp: None,
                             },

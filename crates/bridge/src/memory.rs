@@ -137,8 +137,12 @@ pub struct SipLeg {
     /// When the caller's ACK of our 200 arrived.
     pub answered_at: Option<SystemTime>,
     pub ended_at: Option<SystemTime>,
-    /// `remote_bye`, `local_bye`, `cancelled`, `rejected_503`, ...
+    /// `remote_bye`, `local_bye`, `cancelled`, `ack_timeout`, `rejected_503`, ...
     pub end_reason: String,
+    /// Why the bridge hung up (`local_bye`): `media timeout`, `max call duration`,
+    /// `drain timeout`, `admin` (its BYE's Reason text).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_detail: Option<String>,
     /// `caller`, `bridge` or `none` (never answered).
     pub hung_up_by: String,
     /// Incoming RTP at the call's end (RFC 3550 receiver statistics).

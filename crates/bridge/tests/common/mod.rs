@@ -12,6 +12,18 @@ use tokio::time::timeout;
 
 /// Send `invite` (from `uac`), ACK the 200, and return the bridge's RTP address from its SDP.
 pub async fn call(sip: &UdpSocket, server: SocketAddr, uac: &mut Uac, invite: &[u8]) -> SocketAddr {
+    call_losing_acks(sip, server, uac, invite, 0).await
+}
+
+/// As [`call`], but the first `lost` ACKs are "lost": the 200 must come again (RFC 3261
+/// 13.3.1.4) before the ACK that gets through.
+pub async fn call_losing_acks(
+    sip: &UdpSocket,
+    server: SocketAddr,
+    uac: &mut Uac,
+    invite: &[u8],
+    mut lost: usize,
+) -> SocketAddr {
     sip.send_to(invite, server).await.unwrap();
     let mut buf = vec![0u8; 65535];
     loop {
@@ -24,6 +36,10 @@ pub async fn call(sip: &UdpSocket, server: SocketAddr, uac: &mut Uac, invite: &[
         };
         if r.status == 200 {
             uac.learn(&buf[..n]);
+            if lost > 0 {
+                lost -= 1;
+                continue;
+            }
             sip.send_to(&uac.ack_2xx(), server).await.unwrap();
             let body = String::from_utf8_lossy(&r.body).to_string();
             let port: u16 = body
@@ -78,6 +94,11 @@ pub struct Caller {
 
 impl Caller {
     pub async fn dial(server: SocketAddr, user: &str) -> Caller {
+        Self::dial_losing_acks(server, user, 0).await
+    }
+
+    /// [`Caller::dial`] with the first `lost` ACKs lost ([`call_losing_acks`]).
+    pub async fn dial_losing_acks(server: SocketAddr, user: &str, lost: usize) -> Caller {
         let sip = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let media = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let mut uac = Uac::new(user, sip.local_addr().unwrap(), server);
@@ -85,7 +106,7 @@ impl Caller {
             "m=audio 40000",
             &format!("m=audio {}", media.local_addr().unwrap().port()),
         );
-        let bridge_rtp = call(&sip, server, &mut uac, inv.as_bytes()).await;
+        let bridge_rtp = call_losing_acks(&sip, server, &mut uac, inv.as_bytes(), lost).await;
         Caller {
             sip,
             media,
