@@ -1159,3 +1159,63 @@ fn rfc5626_4_4_1_crlf_keepalive_gets_pong_on_tls() {
     assert_eq!(out[0].data, b"\r\n");
     assert_eq!(out[0].flow, h.flow);
 }
+
+#[test]
+fn rfc4568_7_1_4_reinvite_hold_keeps_our_key_and_a_new_caller_key_is_a_media_update() {
+    let mut h = Harness::new(srtp_config(sip_proto::sdp::SrtpPolicy::Optional));
+    let good = format!("5 AES_CM_128_HMAC_SHA1_80 inline:{SRTP_KEY_B64}");
+    let inv = invite_with(&mut h.uac, Some(&[good.as_str()]));
+    h.send(&inv);
+    let call = match h.events().pop() {
+        Some(Event::IncomingCall(c)) => c.call,
+        other => panic!("expected IncomingCall, got {other:?}"),
+    };
+    assert!(h.ep.answer(h.clock.now(), call, srtp_media()));
+    let out = h.drain();
+    h.uac.learn(&out[0].data);
+    let ack = h.uac.ack_2xx();
+    h.send(&ack);
+    h.events();
+    let savp = |dir: &str, crypto: &str| {
+        testkit::uac::sdp_offer("127.0.0.1".parse::<std::net::IpAddr>().unwrap(), 40000, dir)
+            .replace("RTP/AVP", "RTP/SAVP")
+            + &format!("a=crypto:{crypto}\r\n")
+    };
+    // Hold with the same crypto: our answer keeps our key; the update says sendonly.
+    let reinv = h.uac.in_dialog(
+        "INVITE",
+        Some(("application/sdp", &savp("sendonly", &good))),
+    );
+    let out = h.send(&reinv);
+    let ok = resp(out.iter().find(|t| status(t) == 200).unwrap());
+    let body = String::from_utf8(ok.body.clone()).unwrap();
+    let line = body.lines().find(|l| l.starts_with("a=crypto:")).unwrap();
+    let c = sip_proto::sdp::parse_crypto(&line["a=crypto:".len()..]).unwrap();
+    assert_eq!((c.tag, c.key.0), (5, [0x42; 30]), "{body}");
+    assert!(body.contains("a=recvonly"), "{body}");
+    match h.events().as_slice() {
+        [Event::MediaUpdate { negotiated, .. }] => {
+            assert_eq!(negotiated.srtp.as_ref().unwrap().key.0[..2], [0, 1]);
+        }
+        other => panic!("expected MediaUpdate, got {other:?}"),
+    }
+    h.uac.learn(&out.last().unwrap().data);
+    let ack = h.uac.ack_2xx();
+    h.send(&ack);
+    // The caller re-keys (RFC 4568 7.1.4): the update carries its new key.
+    let new_key = "1 AES_CM_128_HMAC_SHA1_32 inline:PDw8PDw8PDw8PDw8PDw8PDw8PDw8PDw8PDw8PDw8";
+    let reinv = h.uac.in_dialog(
+        "INVITE",
+        Some(("application/sdp", &savp("sendrecv", new_key))),
+    );
+    let out = h.send(&reinv);
+    assert!(out.iter().any(|t| status(t) == 200));
+    match h.events().as_slice() {
+        [Event::MediaUpdate { negotiated, .. }] => {
+            let c = negotiated.srtp.as_ref().unwrap();
+            assert_eq!(c.suite, sip_proto::sdp::CryptoSuite::AesCm128HmacSha1_32);
+            assert_eq!(c.key.0, [0x3c; 30]);
+        }
+        other => panic!("expected MediaUpdate, got {other:?}"),
+    }
+}
