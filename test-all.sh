@@ -9,7 +9,7 @@ say() { printf '\n==> %s\n' "$*"; }
 
 # --- system packages (apt) ----------------------------------------------------------------
 # command -> Debian package
-declare -A PKGS=([sipp]=sip-tester [curl]=curl [cmake]=cmake [sox]=sox [baresip]=baresip [tshark]=tshark [python3]=python3 [kamailio]=kamailio [pg_ctlcluster]=postgresql)
+declare -A PKGS=([sipp]=sip-tester [curl]=curl [cmake]=cmake [sox]=sox [baresip]=baresip [tshark]=tshark [python3]=python3 [kamailio]=kamailio [pg_ctlcluster]=postgresql [openssl]=openssl)
 missing=()
 for cmd in "${!PKGS[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${PKGS[$cmd]}")
