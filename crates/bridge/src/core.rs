@@ -159,6 +159,7 @@ impl Core {
         };
         let (notes_tx, notes_rx) = mpsc::channel(1024);
         let (echo, media_timeout) = (cfg.echo, cfg.media_timeout);
+        let ops = cfg.ops.clone();
         Core {
             ports: PortPool::new(cfg.rtp_ports.clone()),
             cfg,
@@ -182,6 +183,7 @@ impl Core {
                 },
                 media_timeout,
                 max_buffer_ms: 60_000,
+                ops: Some(ops),
             },
             seed: u64::from_le_bytes(seed),
             media_ended: HashMap::new(),
@@ -466,7 +468,7 @@ impl Core {
                 pair,
                 neg,
                 key,
-                self.media,
+                self.media.clone(),
                 self.notes_tx.clone(),
                 self.seed,
             )

@@ -339,9 +339,15 @@ pub const SETUP_SECONDS_BUCKETS: [f64; 10] =
 /// Upper bounds of `switchboard_rtp_jitter_seconds` (RFC 3550 interarrival jitter at call end).
 pub const JITTER_SECONDS_BUCKETS: [f64; 8] = [0.001, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.5];
 
+/// Upper bounds of `switchboard_rtp_send_lateness_seconds` (a packet's send time after its
+/// 20 ms deadline; > 0.02 s means the stream slipped a whole packet time).
+pub const SEND_LATENESS_BUCKETS: [f64; 9] =
+    [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16];
+
 /// Operations metrics of calls and media (issue 7), next to the seed's [`Metrics`].
 pub struct OpsMetrics {
     calls_ended: LabelledCounter<1>,
+    rtp_send_lateness: Histogram,
     setup_seconds: Histogram,
     rtp_packets_received: AtomicU64,
     rtp_packets_lost: AtomicU64,
@@ -388,6 +394,7 @@ impl OpsMetrics {
             rtp_late: AtomicU64::new(0),
             rtp_concealed: AtomicU64::new(0),
             rtp_jitter_seconds: Histogram::new(&JITTER_SECONDS_BUCKETS),
+            rtp_send_lateness: Histogram::new(&SEND_LATENESS_BUCKETS),
             srtp_auth_failed: AtomicU64::new(0),
             srtp_replayed: AtomicU64::new(0),
             sip_tls_handshakes: LabelledCounter::new(["result"]),
@@ -408,6 +415,11 @@ impl OpsMetrics {
     /// INVITE received -> ACK of our 200.
     pub fn observe_setup(&self, elapsed: Duration) {
         self.setup_seconds.observe(elapsed.as_secs_f64());
+    }
+
+    /// One RTP packet went out `late` after its deadline (every call, every 20 ms).
+    pub fn observe_send_lateness(&self, late: std::time::Duration) {
+        self.rtp_send_lateness.observe(late.as_secs_f64());
     }
 
     /// A call's media ended with these totals.
@@ -507,6 +519,14 @@ impl OpsMetrics {
         );
         self.rtp_jitter_seconds
             .render(out, "switchboard_rtp_jitter_seconds");
+        header(
+            out,
+            "switchboard_rtp_send_lateness_seconds",
+            "How late each outgoing RTP packet left after its 20 ms deadline (the bridge's pacing); a tick dropped because the next was due counts as 20 ms later than that one.",
+            "histogram",
+        );
+        self.rtp_send_lateness
+            .render(out, "switchboard_rtp_send_lateness_seconds");
         header(
             out,
             "switchboard_sip_tls_handshakes_total",
@@ -962,6 +982,8 @@ mod tests {
         ops.record_call_end("remote_bye");
         ops.record_call_end("rejected_503");
         ops.observe_setup(Duration::from_millis(30));
+        ops.observe_send_lateness(Duration::from_micros(300));
+        ops.observe_send_lateness(Duration::from_millis(50));
         ops.record_rtp(RtpTotals {
             received: 500,
             lost: 3,
@@ -1013,5 +1035,10 @@ mod tests {
         assert_eq!(setup.last().map(|b| b.1), Some(1.0));
         let jitter = check_histogram(&samples, "switchboard_rtp_jitter_seconds");
         assert_eq!(jitter.last().map(|b| b.1), Some(1.0));
+        let late = check_histogram(&samples, "switchboard_rtp_send_lateness_seconds");
+        // 0.3 ms in the first bucket, 50 ms only from the 80 ms bucket on.
+        assert_eq!(late.first().map(|b| b.1), Some(1.0));
+        assert_eq!(late.iter().find(|b| b.0 == 0.04).map(|b| b.1), Some(1.0));
+        assert_eq!(late.iter().find(|b| b.0 == 0.08).map(|b| b.1), Some(2.0));
     }
 }

@@ -182,10 +182,12 @@ async fn audio_port_frames_in_play_out_and_flush_reports_played_ms() {
         audio_index: 0,
         srtp: None,
     };
+    let ops = std::sync::Arc::new(bridge::metrics::OpsMetrics::new());
     let settings = MediaSettings {
         mode: MediaMode::Port,
         media_timeout: Duration::from_secs(30),
         max_buffer_ms: 10_000,
+        ops: Some(ops.clone()),
     };
     let (notes_tx, _notes_rx) = tokio::sync::mpsc::channel(8);
     let mut handle = media::start(
@@ -301,4 +303,13 @@ async fn audio_port_frames_in_play_out_and_flush_reports_played_ms() {
     }
     assert!(loud_after <= 2, "{loud_after} loud packets after the flush");
     handle.send(MediaCmd::Stop);
+    // Every packet sent was timed against its deadline (`/metrics`).
+    let mut text = String::new();
+    ops.render_into(&mut text, &[], &[]);
+    let count: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("switchboard_rtp_send_lateness_seconds_count "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0);
+    assert!(count >= 20.0, "send lateness observed per packet: {count}");
 }

@@ -45,6 +45,9 @@ pub enum Event {
         slot: Slot,
         sent: SentKind,
         missed: u64,
+        /// How long after its 20 ms deadline the tick was handled (`now` - due): how late
+        /// this packet goes out.
+        late: Duration,
     },
     /// The caller pressed a key (RFC 4733).
     Digit(Digit),
@@ -581,7 +584,13 @@ impl Session {
                 self.sent_since_report = true;
             }
         }
-        self.events.push_back(Event::Tick { slot, sent, missed });
+        let late = now.saturating_duration_since(due);
+        self.events.push_back(Event::Tick {
+            slot,
+            sent,
+            missed,
+            late,
+        });
     }
 
     fn ntp_at(&self, now: Instant) -> u64 {

@@ -106,12 +106,14 @@ impl MediaHandle {
 }
 
 /// Settings shared by every call's media.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct MediaSettings {
     pub mode: MediaMode,
     pub media_timeout: Duration,
     /// Playout buffer bound.
     pub max_buffer_ms: u32,
+    /// Where every packet's send lateness goes (`/metrics`).
+    pub ops: Option<std::sync::Arc<crate::metrics::OpsMetrics>>,
 }
 
 pub fn codec_of(c: Codec) -> PayloadCodec {
@@ -257,6 +259,7 @@ impl CallMedia {
             .map_err(|e| e.to_string())?;
         session.set_silence_payload(silence);
         session.set_on_hold(t, on_hold(neg.remote_direction));
+        let max_buffer_ms = settings.max_buffer_ms;
         Ok(CallMedia {
             call,
             settings,
@@ -266,7 +269,7 @@ impl CallMedia {
             session,
             decoder,
             encoder,
-            playout: PlayoutBuffer::new(settings.max_buffer_ms),
+            playout: PlayoutBuffer::new(max_buffer_ms),
             echo_item: ItemId::from("echo"),
             payload: Vec::with_capacity(512),
             frames_tx,
@@ -387,7 +390,7 @@ impl CallMedia {
                 self.call,
                 neg.clone(),
                 self.srtp_key.clone(),
-                self.settings,
+                self.settings.clone(),
                 seed,
                 self.frames_tx.clone(),
             ) {
@@ -405,7 +408,17 @@ impl CallMedia {
 
     fn on_event(&mut self, ev: RtpEvent, notes: &mpsc::Sender<MediaNote>) {
         match ev {
-            RtpEvent::Tick { slot, .. } => {
+            RtpEvent::Tick {
+                slot, late, missed, ..
+            } => {
+                if let Some(ops) = &self.settings.ops {
+                    ops.observe_send_lateness(late);
+                    // Ticks handled so late that the next one was due already were dropped
+                    // (never sent late); each is a packet the caller did not get on time.
+                    for j in 1..=missed.min(50) {
+                        ops.observe_send_lateness(late + Duration::from_millis(20 * j));
+                    }
+                }
                 let heard = match slot {
                     Slot::Audio {
                         payload_type,
