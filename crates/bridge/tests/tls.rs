@@ -317,3 +317,30 @@ async fn sips_invite_over_plain_udp_gets_416_and_no_call() {
         .unwrap();
     assert_eq!(Response::parse(&buf[..n]).unwrap().status, 100);
 }
+
+/// A client that connects and never speaks TLS is dropped at the handshake timeout (10 s, on
+/// tokio's paused clock), counted, and the listener keeps serving.
+#[tokio::test(start_paused = true)]
+async fn a_silent_client_is_dropped_at_the_handshake_timeout() {
+    let ops = Arc::new(OpsMetrics::new());
+    let bridge = Bridge::start(config(ops.clone())).await.unwrap();
+    let server = bridge.tls_addrs[0];
+    let mut silent = TcpStream::connect(server).await.unwrap();
+    let t0 = tokio::time::Instant::now();
+    let mut got = Vec::new();
+    timeout(Duration::from_secs(30), silent.read_to_end(&mut got))
+        .await
+        .expect("closed by the bridge")
+        .unwrap();
+    let waited = t0.elapsed();
+    assert!(got.is_empty(), "{got:?}");
+    assert!(
+        (Duration::from_secs(10)..Duration::from_secs(11)).contains(&waited),
+        "{waited:?}"
+    );
+    assert_eq!(handshakes(&ops, "timeout"), 1);
+    let mut c = Client::connect(server, client_config(rustls::DEFAULT_VERSIONS)).await;
+    let mut uac = Uac::new("later", c.local, server).tls();
+    c.send(&uac.options()).await;
+    assert_eq!(c.response().await.status, 200);
+}
