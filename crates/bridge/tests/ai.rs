@@ -397,22 +397,6 @@ async fn the_session_opens_while_the_call_is_still_ringing() {
     sip.send_to(&uac.bye(), server).await.unwrap();
 }
 
-/// Share of a block's energy at `hz` (1.0: a pure tone of whole periods in the block).
-fn tone_share(block: &[i16], hz: f64, rate: f64) -> f64 {
-    let (mut c, mut s, mut total) = (0.0f64, 0.0f64, 0.0f64);
-    for (i, &x) in block.iter().enumerate() {
-        let x = f64::from(x);
-        let w = 2.0 * std::f64::consts::PI * hz * i as f64 / rate;
-        c += x * w.cos();
-        s += x * w.sin();
-        total += x * x;
-    }
-    if total == 0.0 {
-        return 0.0;
-    }
-    2.0 * (c * c + s * s) / block.len() as f64 / total
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn g711_pass_through_talks_pcmu_to_the_model_and_the_caller_hears_its_tone() {
     let sim = realtime_sim::Simulator::bind("127.0.0.1:0").await.unwrap();
@@ -462,7 +446,7 @@ async fn g711_pass_through_talks_pcmu_to_the_model_and_the_caller_hears_its_tone
     let shares: Vec<f64> = heard
         .chunks_exact(2400)
         .filter(|b| b.iter().map(|&x| i64::from(x).abs()).max().unwrap_or(0) > 3000)
-        .map(|b| tone_share(b, 440.0, 24_000.0))
+        .map(|b| common::tone_share(b, 440.0))
         .collect();
     let clean = shares.iter().filter(|&&r| r > 0.8).count();
     assert!(

@@ -5,7 +5,7 @@ mod common;
 
 use bridge::{Bridge, BridgeConfig};
 use codec::{Decoder, Encoder, Frame, PayloadCodec};
-use common::rtp_packet;
+use common::{rtp_packet, tone, tone_ratio};
 use sip_msg::{Request, Response, SipHeaders};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -21,35 +21,6 @@ fn config() -> BridgeConfig {
         session_expires: 0,
         rtp_ports: 31000..=31999,
         ..BridgeConfig::default()
-    }
-}
-
-fn tone(frame_index: usize) -> Frame {
-    let mut f = Frame::silence();
-    for (i, s) in f.0.iter_mut().enumerate() {
-        let n = (frame_index * Frame::SAMPLES + i) as f64;
-        *s = (8000.0 * (2.0 * std::f64::consts::PI * 1000.0 * n / 24000.0).sin()) as i16;
-    }
-    f
-}
-
-/// Energy of the 1 kHz component relative to the whole signal, 0..1 (Goertzel).
-fn tone_ratio(samples: &[i16]) -> f64 {
-    let w = 2.0 * std::f64::consts::PI * 1000.0 / 24000.0;
-    let (mut s1, mut s2) = (0.0f64, 0.0f64);
-    let mut total = 0.0;
-    for &x in samples {
-        let x = f64::from(x);
-        total += x * x;
-        let s0 = x + 2.0 * w.cos() * s1 - s2;
-        s2 = s1;
-        s1 = s0;
-    }
-    let power = s1 * s1 + s2 * s2 - 2.0 * w.cos() * s1 * s2;
-    if total == 0.0 {
-        0.0
-    } else {
-        2.0 * power / (samples.len() as f64 * total)
     }
 }
 
@@ -306,10 +277,6 @@ async fn audio_port_frames_in_play_out_and_flush_reports_played_ms() {
     // Every packet sent was timed against its deadline (`/metrics`).
     let mut text = String::new();
     ops.render_into(&mut text, &[], &[]);
-    let count: f64 = text
-        .lines()
-        .find_map(|l| l.strip_prefix("switchboard_rtp_send_lateness_seconds_count "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0);
-    assert!(count >= 20.0, "send lateness observed per packet: {count}");
+    let count = common::metric(&text, "switchboard_rtp_send_lateness_seconds_count");
+    assert!(count >= 20, "send lateness observed per packet: {count}");
 }

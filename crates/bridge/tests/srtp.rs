@@ -6,8 +6,8 @@
 mod common;
 
 use bridge::{Bridge, BridgeConfig};
-use codec::{Decoder, Encoder, Frame, PayloadCodec};
-use common::rtp_packet;
+use codec::{Decoder, Encoder, PayloadCodec};
+use common::{metric, rtp_packet, tone, tone_ratio};
 use rtp::srtp::{MasterKey, SrtpContext, Suite};
 use sip_msg::Response;
 use sip_proto::sdp::{parse_crypto, SrtpPolicy};
@@ -73,41 +73,6 @@ async fn invite(sip: &UdpSocket, server: SocketAddr, uac: &mut Uac, body: &str) 
         }
         return r;
     }
-}
-
-fn tone(frame_index: usize) -> Frame {
-    let mut f = Frame::silence();
-    for (i, s) in f.0.iter_mut().enumerate() {
-        let n = (frame_index * Frame::SAMPLES + i) as f64;
-        *s = (8000.0 * (2.0 * std::f64::consts::PI * 1000.0 * n / 24000.0).sin()) as i16;
-    }
-    f
-}
-
-/// Share of the 1 kHz tone in `samples` (Goertzel).
-fn tone_ratio(samples: &[i16]) -> f64 {
-    let w = 2.0 * std::f64::consts::PI * 1000.0 / 24000.0;
-    let (mut s1, mut s2, mut total) = (0.0f64, 0.0f64, 0.0f64);
-    for &x in samples {
-        let x = f64::from(x);
-        total += x * x;
-        let s0 = x + 2.0 * w.cos() * s1 - s2;
-        s2 = s1;
-        s1 = s0;
-    }
-    let power = s1 * s1 + s2 * s2 - 2.0 * w.cos() * s1 * s2;
-    if total == 0.0 {
-        0.0
-    } else {
-        2.0 * power / (samples.len() as f64 * total)
-    }
-}
-
-fn counter(text: &str, name: &str) -> u64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -219,15 +184,15 @@ async fn rfc4568_srtp_echo_call_protects_both_ways_and_drops_forgeries() {
     for _ in 0..100 {
         text.clear();
         ops.render_into(&mut text, &[], &[]);
-        if counter(&text, "switchboard_rtp_packets_received_total") > 0 {
+        if metric(&text, "switchboard_rtp_packets_received_total") > 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let received = counter(&text, "switchboard_rtp_packets_received_total");
+    let received = metric(&text, "switchboard_rtp_packets_received_total");
     assert_eq!(received, 150, "every genuine packet, nothing else: {text}");
-    assert_eq!(counter(&text, "switchboard_srtp_auth_failures_total"), 6);
-    assert_eq!(counter(&text, "switchboard_srtp_replays_total"), 5);
+    assert_eq!(metric(&text, "switchboard_srtp_auth_failures_total"), 6);
+    assert_eq!(metric(&text, "switchboard_srtp_replays_total"), 5);
 }
 
 #[tokio::test]

@@ -94,7 +94,12 @@ impl Harness {
     /// INVITE, answer, return the 200 and the call handle.
     fn answered_call(&mut self, extra: &[&str]) -> (CallHandle, Response) {
         let inv = self.uac.invite(extra);
-        let out = self.send(&inv);
+        self.answer_invite(&inv)
+    }
+
+    /// Send `inv`, answer it, return the 200 and the call handle.
+    fn answer_invite(&mut self, inv: &[u8]) -> (CallHandle, Response) {
+        let out = self.send(inv);
         assert_eq!(status(&out[0]), 100);
         let call = match self.events().pop() {
             Some(Event::IncomingCall(c)) => c.call,
@@ -104,6 +109,10 @@ impl Harness {
         let out = self.drain();
         let ok = resp(&out[0]);
         assert_eq!(ok.status, 200);
+        assert_eq!(
+            out[0].flow, self.flow,
+            "the 200 goes back on the INVITE's flow"
+        );
         self.uac.learn(&out[0].data);
         (call, ok)
     }
@@ -1102,21 +1111,11 @@ fn rfc3261_26_2_caller_bye_over_tls_gets_200_on_the_same_connection() {
 fn rfc3261_12_1_1_sips_request_uri_over_tls_gets_a_sips_contact() {
     let mut h = Harness::new(quiet_config()).tls();
     let inv = sips(&h.uac.invite(&[]));
-    let out = h.send(&inv);
-    assert_eq!(status(&out[0]), 100);
-    let call = match h.events().pop() {
-        Some(Event::IncomingCall(c)) => c.call,
-        other => panic!("expected IncomingCall, got {other:?}"),
-    };
-    assert!(h.ep.answer(h.clock.now(), call, media()));
-    let out = h.drain();
-    let ok = resp(&out[0]);
-    assert_eq!(ok.status, 200);
+    let (_, ok) = h.answer_invite(&inv);
     assert_eq!(
         ok.headers.get(&HeaderName::Contact),
         Some("<sips:switchboard@127.0.0.1:5061>")
     );
-    assert_eq!(out[0].flow, h.flow);
 }
 
 #[test]

@@ -193,3 +193,46 @@ impl Caller {
         }
     }
 }
+
+/// Frame `frame_index` of a continuous 1 kHz tone at 8000 peak.
+pub fn tone(frame_index: usize) -> Frame {
+    let mut f = Frame::silence();
+    for (i, s) in f.0.iter_mut().enumerate() {
+        let n = (frame_index * Frame::SAMPLES + i) as f64;
+        *s = (8000.0 * (2.0 * std::f64::consts::PI * 1000.0 * n / 24000.0).sin()) as i16;
+    }
+    f
+}
+
+/// Energy of the `hz` component of 24 kHz `samples` relative to the whole signal, 0..1
+/// (Goertzel).
+pub fn tone_share(samples: &[i16], hz: f64) -> f64 {
+    let w = 2.0 * std::f64::consts::PI * hz / f64::from(Frame::RATE);
+    let (mut s1, mut s2, mut total) = (0.0f64, 0.0f64, 0.0f64);
+    for &x in samples {
+        let x = f64::from(x);
+        total += x * x;
+        let s0 = x + 2.0 * w.cos() * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    let power = s1 * s1 + s2 * s2 - 2.0 * w.cos() * s1 * s2;
+    if total == 0.0 {
+        0.0
+    } else {
+        2.0 * power / (samples.len() as f64 * total)
+    }
+}
+
+/// The share of [`tone`]'s 1 kHz in `samples`.
+pub fn tone_ratio(samples: &[i16]) -> f64 {
+    tone_share(samples, 1000.0)
+}
+
+/// An unlabelled sample's value in Prometheus text (0 when absent).
+pub fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
