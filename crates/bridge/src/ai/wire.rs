@@ -60,9 +60,10 @@ impl WireAudio {
     pub fn push_frame(&mut self, frame: &Frame, out: &mut Vec<u8>) {
         match self {
             WireAudio::Pcm => {
-                out.reserve(Frame::SAMPLES * 2);
-                for s in frame.as_slice() {
-                    out.extend_from_slice(&s.to_le_bytes());
+                let start = out.len();
+                out.resize(start + Frame::SAMPLES * 2, 0);
+                for (dst, s) in out[start..].chunks_exact_mut(2).zip(frame.as_slice()) {
+                    dst.copy_from_slice(&s.to_le_bytes());
                 }
             }
             WireAudio::G711 { ulaw, down, .. } => {
