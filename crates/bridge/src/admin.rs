@@ -145,6 +145,16 @@ async fn metrics(State(s): State<AdminState>) -> impl IntoResponse {
             snap.rate_limited,
         ),
         (
+            "switchboard_sip_bans_total",
+            "Sources banned for failed authentications in a row.",
+            snap.bans,
+        ),
+        (
+            "switchboard_sip_banned_drops_total",
+            "Messages dropped because their source was banned.",
+            snap.banned_drops,
+        ),
+        (
             "switchboard_realtime_sessions_total",
             "Realtime sessions opened (reconnects included).",
             ai.sessions_opened,
