@@ -2,8 +2,8 @@
 //! call records) while something goes wrong, and each call must end cleanly with a correct
 //! record: the Realtime server sending errors, malformed JSON, unknown events and binary frames;
 //! RTP stopping and resuming; the caller vanishing without a BYE (media timeout); the ACK lost
-//! once and lost for good; the caller's BYE answered but the 200 lost. (The socket killed
-//! mid-response is in `ai.rs`.)
+//! once and lost for good; the caller's BYE answered but the 200 lost; a Realtime server that
+//! accepts the connection and never answers. (The socket killed mid-response is in `ai.rs`.)
 
 mod common;
 
@@ -325,6 +325,60 @@ async fn a_bye_whose_200_is_lost_is_answered_again_and_recorded_once() {
             .len(),
         1
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_realtime_server_that_never_answers_still_leaves_a_record_and_frees_the_agent() {
+    // Accepts TCP and never says a word: the bridge's connect hangs (up to its 10 s timeout),
+    // the call ends meanwhile and the endpoint task stops the stuck session 5 s later.
+    let hole = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/v1/realtime", hole.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((tcp, _)) = hole.accept().await {
+            held.push(tcp);
+        }
+    });
+    let mut ai = AiSettings::new(url, "unused").unwrap();
+    ai.greet = false;
+    let (agents, records) = agents_runtime(
+        AgentsFile::embedded_default().unwrap(),
+        ai.tls.clone(),
+        Duration::from_secs(86_400),
+    )
+    .unwrap();
+    let slots = agents.slots.clone();
+    ai.agents = Some(agents);
+    let bridge = Bridge::start(BridgeConfig {
+        sip_listen: vec!["127.0.0.1:0".parse().unwrap()],
+        sip_t1: Duration::from_millis(10),
+        session_expires: 0,
+        rtp_ports: 36600..=36699,
+        ai: Some(ai),
+        records: Some(records.clone()),
+        ..BridgeConfig::default()
+    })
+    .await
+    .unwrap();
+    let mut caller = Caller::dial(bridge.sip_addrs[0], "chaos-hole").await;
+    let id = caller.uac.call_id.clone();
+    for _ in 0..25 {
+        caller.step(true).await;
+    }
+    assert_eq!(slots.in_use("router"), 1, "the router has the call");
+    caller.hang_up().await;
+    let mut record = None;
+    for _ in 0..100 {
+        record = records.memory.get(&id).filter(|r| r.sip.is_some());
+        if record.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let r = record.expect("the call's record, though its session never opened");
+    assert_eq!(r.sip.as_ref().unwrap().end_reason, "remote_bye", "{r:?}");
+    assert_eq!(records.unsaved(), 0);
+    assert_eq!(slots.in_use("router"), 0, "the router's slot is back");
 }
 
 /// A 200 OK answering `bye` (the request's Via, From, To, Call-ID, CSeq copied).

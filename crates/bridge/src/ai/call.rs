@@ -123,6 +123,8 @@ pub struct CallAgents {
     pub usage: crate::memory::UsageCost,
     /// The old agent's session after a switch, until its audio has played.
     pub retiring: Option<Live>,
+    /// [`CallAgents::finish`] ran (slots back, summary given to the hooks).
+    finished: bool,
 }
 
 /// What every agent of a call shares: model, formats, VAD, input transcription (the envelope's
@@ -156,16 +158,14 @@ impl CallAgents {
         caller: String,
         internal_tx: mpsc::UnboundedSender<Internal>,
     ) -> Result<Self, realtime::ConfigError> {
+        // A config error starts nothing (no record is opened that nobody would close).
+        let base = base_config(&settings.model, settings.audio_format, &agents.file)?;
         agents
             .hooks
             .on_call_start(&call_id, &caller, &agents.file.entry);
+        // Bounded by the store's read timeout.
         let note = agents.hooks.caller_note(&caller).await;
-        let router = CallRouter::new(
-            agents.file.clone(),
-            base_config(&settings.model, settings.audio_format, &agents.file)?,
-            agents.slots.clone(),
-            note,
-        );
+        let router = CallRouter::new(agents.file.clone(), base, agents.slots.clone(), note);
         Ok(CallAgents {
             agents,
             router,
@@ -179,6 +179,7 @@ impl CallAgents {
             pending_live: None,
             usage: crate::memory::UsageCost::default(),
             retiring: None,
+            finished: false,
         })
     }
 
@@ -311,8 +312,13 @@ impl CallAgents {
         self.flush(live);
     }
 
-    /// The call is over: slots back, summary to the hooks.
+    /// The call is over: slots back, summary to the hooks. Once; dropping a `CallAgents`
+    /// that was not finished (its session task aborted, e.g. stuck connecting when the call
+    /// ended) finishes it, so no call loses its record or keeps an agent's slot.
     pub fn finish(&mut self) {
+        if std::mem::replace(&mut self.finished, true) {
+            return;
+        }
         let summary = self.router.finish();
         self.agents.hooks.on_call_usage(&self.call_id, &self.usage);
         info!(call_id = %self.call_id, path = ?summary.agent_path, handoffs = summary.handoffs.len(),
@@ -321,5 +327,14 @@ impl CallAgents {
         self.agents
             .hooks
             .on_call_end(&self.call_id, &self.caller, &summary);
+    }
+}
+
+impl Drop for CallAgents {
+    fn drop(&mut self) {
+        if !self.finished {
+            warn!(call_id = %self.call_id, "call's Realtime session stopped before the call finished; closing its record");
+            self.finish();
+        }
     }
 }
