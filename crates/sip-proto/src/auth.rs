@@ -7,11 +7,28 @@ use sha2::{Digest, Sha256};
 use sip_msg::{HeaderName, Request};
 use std::time::Duration;
 
-/// A user allowed to place calls.
+/// A user allowed to place calls: one per trunk.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
     pub username: String,
     pub password: String,
+    /// Source networks these credentials are valid from (the trunk's SBCs); empty: any
+    /// source the allow-list lets in. Right credentials from elsewhere get 403.
+    pub from: Vec<ipnet::IpNet>,
+}
+
+impl Credentials {
+    /// Whether a request from `ip` may use these credentials.
+    pub fn valid_from(&self, ip: std::net::IpAddr) -> bool {
+        // A dual-stack socket shows IPv4 peers as ::ffff:a.b.c.d.
+        let ip = match ip {
+            std::net::IpAddr::V6(v6) => v6
+                .to_ipv4_mapped()
+                .map_or(ip, std::net::IpAddr::V4),
+            v4 => v4,
+        };
+        self.from.is_empty() || self.from.iter().any(|n| n.contains(&ip))
+    }
 }
 
 impl std::fmt::Debug for Credentials {
@@ -20,6 +37,7 @@ impl std::fmt::Debug for Credentials {
         f.debug_struct("Credentials")
             .field("username", &self.username)
             .field("password", &"<redacted>")
+            .field("from", &self.from)
             .finish()
     }
 }
@@ -319,6 +337,7 @@ mod tests {
             users: vec![Credentials {
                 username: "trunk1".into(),
                 password: "s3cret-pw".into(),
+                from: Vec::new(),
             }],
             nonce_ttl: Duration::from_secs(300),
             secret: [7; 32],

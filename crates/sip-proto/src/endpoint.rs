@@ -769,9 +769,21 @@ impl Endpoint {
         let epoch = *self.epoch.get_or_insert(now);
         let secs = now.saturating_duration_since(epoch).as_secs();
         let stale = match auth.verify(req, secs) {
-            Verdict::Authorized { .. } => {
-                self.limiter.auth_succeeded(source);
-                return None;
+            Verdict::Authorized { username } => {
+                let trunk_ok = auth
+                    .users
+                    .iter()
+                    .find(|u| u.username == username)
+                    .is_some_and(|u| u.valid_from(source));
+                if trunk_ok {
+                    self.limiter.auth_succeeded(source);
+                    return None;
+                }
+                // Right password from outside the trunk's networks: a stolen credential, or a
+                // misconfigured SBC. No new challenge would help.
+                self.auth_failures += 1;
+                self.limiter.auth_failed(source, now);
+                return Some(self.plain_response(req, 403, "Forbidden"));
             }
             Verdict::Missing => false,
             Verdict::Stale => true,

@@ -789,21 +789,25 @@ fn drop_mode_answers_nothing_and_allowed_networks_get_in() {
     assert_eq!(status(&h.send(&opt)[0]), 200);
 }
 
-#[test]
-fn rfc3261_22_2_invite_is_challenged_then_accepted_with_credentials() {
-    use sip_proto::auth::{compute_response, Algorithm, Credentials, DigestConfig};
-    let mut cfg = quiet_config();
-    cfg.auth = Some(DigestConfig {
+fn digest_config(from: Vec<ipnet::IpNet>) -> sip_proto::auth::DigestConfig {
+    use sip_proto::auth::{Algorithm, Credentials, DigestConfig};
+    DigestConfig {
         realm: "sb".into(),
         users: vec![Credentials {
             username: "trunk".into(),
             password: "pw-123".into(),
+            from,
         }],
         nonce_ttl: Duration::from_secs(300),
         secret: [1; 32],
         algorithms: Algorithm::default_order(),
-    });
-    let mut h = Harness::new(cfg);
+    }
+}
+
+/// Send an INVITE, take the 401's SHA-256 challenge, return the Authorization header line
+/// with `password`'s response.
+fn challenged_authorization(h: &mut Harness, password: &str) -> String {
+    use sip_proto::auth::{compute_response, Algorithm};
     let inv = h.uac.invite(&[]);
     let out = h.send(&inv);
     let r = resp(&out[0]);
@@ -824,21 +828,29 @@ fn rfc3261_22_2_invite_is_challenged_then_accepted_with_credentials() {
         .unwrap()
         .to_string();
     let uri = format!("sip:switchboard@{}", h.flow.local);
-    let good = compute_response(
+    let response = compute_response(
         Algorithm::Sha256,
         "trunk",
         "sb",
-        "pw-123",
+        password,
         "INVITE",
         &uri,
         &nonce,
         Some(("00000001", "cn")),
     );
-    let auth = format!("Authorization: Digest username=\"trunk\", realm=\"sb\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{good}\", algorithm=SHA-256, qop=auth, nc=00000001, cnonce=\"cn\"");
-    let bad = auth.replace(&good, &"0".repeat(64));
+    format!("Authorization: Digest username=\"trunk\", realm=\"sb\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{response}\", algorithm=SHA-256, qop=auth, nc=00000001, cnonce=\"cn\"")
+}
+
+#[test]
+fn rfc3261_22_2_invite_is_challenged_then_accepted_with_credentials() {
+    let mut cfg = quiet_config();
+    cfg.auth = Some(digest_config(Vec::new()));
+    let mut h = Harness::new(cfg);
+    let bad = challenged_authorization(&mut h, "wrong");
     let retry = h.uac.invite(&[&bad]);
     assert_eq!(status(&h.send(&retry)[0]), 401);
     assert_eq!(h.ep.stats().auth_failures, 1);
+    let auth = challenged_authorization(&mut h, "pw-123");
     let retry = h.uac.invite(&[&auth]);
     let out = h.send(&retry);
     assert_eq!(status(&out[0]), 100);
@@ -848,6 +860,31 @@ fn rfc3261_22_2_invite_is_challenged_then_accepted_with_credentials() {
             .all(|t| !String::from_utf8_lossy(&t.data).contains("pw-123")),
         "the password never goes on the wire"
     );
+}
+
+#[test]
+fn rfc3261_22_2_a_trunks_credentials_from_outside_its_networks_get_403() {
+    let mut cfg = quiet_config();
+    cfg.access.allow = vec![
+        "127.0.0.0/8".parse().unwrap(),
+        "192.0.2.0/24".parse().unwrap(),
+    ];
+    cfg.auth = Some(digest_config(vec!["192.0.2.0/24".parse().unwrap()]));
+    // From loopback (let in by the allow-list, but not the trunk's network): refused.
+    let mut h = Harness::new(cfg.clone());
+    let auth = challenged_authorization(&mut h, "pw-123");
+    let retry = h.uac.invite(&[&auth]);
+    let out = h.send(&retry);
+    assert_eq!(status(&out[0]), 403);
+    assert!(h.events().is_empty());
+    assert_eq!(h.ep.stats().auth_failures, 1);
+    // From the trunk's SBC: accepted.
+    let mut h = Harness::new(cfg);
+    h.flow.remote = "192.0.2.10:5060".parse().unwrap();
+    let auth = challenged_authorization(&mut h, "pw-123");
+    let retry = h.uac.invite(&[&auth]);
+    assert_eq!(status(&h.send(&retry)[0]), 100);
+    assert!(matches!(h.events().as_slice(), [Event::IncomingCall(_)]));
 }
 
 #[test]

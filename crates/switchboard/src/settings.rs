@@ -94,6 +94,9 @@ pub struct AuthSection {
 pub struct UserEntry {
     pub username: String,
     pub password: String,
+    /// Source networks (CIDR) these credentials are valid from; default: any allowed source.
+    #[serde(default)]
+    pub from: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -254,15 +257,23 @@ pub fn apply_file(cfg: &mut BridgeConfig, path: &Path, text: &str) -> Result<(),
         cfg.auth = Some(sip_proto::auth::DigestConfig {
             algorithms,
             realm: a.realm.unwrap_or_else(|| "switchboard".into()),
-            users: a
-                .users
-                .into_inner()
-                .into_iter()
-                .map(|u| sip_proto::auth::Credentials {
-                    username: u.username,
-                    password: u.password,
-                })
-                .collect(),
+            users: {
+                let mut users = Vec::new();
+                for (i, u) in a.users.into_inner().into_iter().enumerate() {
+                    let from = match &u.from {
+                        Some(f) => parse_allow(f.get_ref()).map_err(|m| {
+                            invalid(f.span().start, format!("sip.auth.users[{i}].from: {m}"))
+                        })?,
+                        None => Vec::new(),
+                    };
+                    users.push(sip_proto::auth::Credentials {
+                        username: u.username,
+                        password: u.password,
+                        from,
+                    });
+                }
+                users
+            },
             nonce_ttl: Duration::from_secs(a.nonce_ttl_secs.unwrap_or(300)),
             secret: [0; 32],
         });
@@ -418,6 +429,27 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.starts_with("x.toml:3: sip.allow"), "{e}");
+    }
+
+    #[test]
+    fn auth_users_may_be_bound_to_their_trunks_networks() {
+        let mut cfg = BridgeConfig::default();
+        let text = "[sip.auth]\nusers = [\n  { username = \"t1\", password = \"pw\", from = [\"192.0.2.0/24\"] },\n  { username = \"t2\", password = \"pw2\" },\n]\n";
+        apply_file(&mut cfg, Path::new("x.toml"), text).unwrap();
+        let a = cfg.auth.unwrap();
+        assert!(a.users[0].valid_from("192.0.2.7".parse().unwrap()));
+        assert!(a.users[0].valid_from("::ffff:192.0.2.7".parse().unwrap()));
+        assert!(!a.users[0].valid_from("198.51.100.1".parse().unwrap()));
+        assert!(a.users[1].valid_from("198.51.100.1".parse().unwrap()), "no from: any");
+        let e = apply_file(
+            &mut BridgeConfig::default(),
+            Path::new("x.toml"),
+            "[sip.auth]\nusers = [\n  { username = \"t1\", password = \"pw\", from = [\"192.0.2.0/40\"] },\n]\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("x.toml:3: sip.auth.users[0].from"), "{e}");
+        assert!(!e.contains("pw"), "no password in the error: {e}");
     }
 
     #[test]
