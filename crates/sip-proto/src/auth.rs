@@ -22,9 +22,7 @@ impl Credentials {
     pub fn valid_from(&self, ip: std::net::IpAddr) -> bool {
         // A dual-stack socket shows IPv4 peers as ::ffff:a.b.c.d.
         let ip = match ip {
-            std::net::IpAddr::V6(v6) => v6
-                .to_ipv4_mapped()
-                .map_or(ip, std::net::IpAddr::V4),
+            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
             v4 => v4,
         };
         self.from.is_empty() || self.from.iter().any(|n| n.contains(&ip))

@@ -440,7 +440,10 @@ mod tests {
         assert!(a.users[0].valid_from("192.0.2.7".parse().unwrap()));
         assert!(a.users[0].valid_from("::ffff:192.0.2.7".parse().unwrap()));
         assert!(!a.users[0].valid_from("198.51.100.1".parse().unwrap()));
-        assert!(a.users[1].valid_from("198.51.100.1".parse().unwrap()), "no from: any");
+        assert!(
+            a.users[1].valid_from("198.51.100.1".parse().unwrap()),
+            "no from: any"
+        );
         let e = apply_file(
             &mut BridgeConfig::default(),
             Path::new("x.toml"),
