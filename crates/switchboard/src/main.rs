@@ -334,24 +334,20 @@ async fn run(args: RunArgs) -> ExitCode {
     if !cfg.echo {
         let (url, auth) = match realtime_target(&args) {
             Ok(Some(t)) => t,
-            Ok(None) => match start_simulator(
-                SocketAddr::from(([127, 0, 0, 1], 0)),
-                args.sim_scenario.as_deref(),
-                args.sim_event_log.clone(),
-            )
-            .await
-            {
-                Ok(sim) => {
-                    let url = sim.url();
-                    tracing::info!(%url, "no OPENAI_API_KEY: calls talk to the built-in Realtime simulator");
-                    _sim = Some(sim);
-                    (url, None)
+            Ok(None) => {
+                match start_simulator_thread(args.sim_scenario.clone(), args.sim_event_log.clone())
+                {
+                    Ok((url, thread)) => {
+                        tracing::info!(%url, "no OPENAI_API_KEY: calls talk to the built-in Realtime simulator");
+                        _sim = Some(thread);
+                        (url, None)
+                    }
+                    Err(e) => {
+                        eprintln!("switchboard: built-in simulator: {e}");
+                        return ExitCode::from(2);
+                    }
                 }
-                Err(e) => {
-                    eprintln!("switchboard: built-in simulator: {e}");
-                    return ExitCode::from(2);
-                }
-            },
+            }
             Err(msg) => {
                 eprintln!("switchboard: config error: {msg}");
                 return ExitCode::from(2);
@@ -559,6 +555,50 @@ async fn wait_for_signal() {
 }
 
 /// The simulator with an optional scenario (errors name file, line and field) and event log.
+/// The built-in simulator on its own thread and runtime: rendering an agent's speech is CPU
+/// work that must never hold up a worker of the bridge's runtime, where the calls' 20 ms media
+/// ticks run (a stall there drops an RTP packet). Returns its URL and the thread, which serves
+/// until the process exits.
+fn start_simulator_thread(
+    scenario: Option<PathBuf>,
+    event_log: Option<PathBuf>,
+) -> Result<(String, std::thread::JoinHandle<()>), String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let thread = std::thread::Builder::new()
+        .name("realtime-sim".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = tx.send(Err(format!("runtime: {e}")));
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                let listen = SocketAddr::from(([127, 0, 0, 1], 0));
+                match start_simulator(listen, scenario.as_deref(), event_log).await {
+                    Ok(sim) => {
+                        let _ = tx.send(Ok(sim.url()));
+                        // Serve until the process exits.
+                        std::future::pending::<()>().await;
+                        drop(sim);
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                    }
+                }
+            });
+        })
+        .map_err(|e| format!("thread: {e}"))?;
+    let url = rx
+        .recv()
+        .map_err(|_| "the simulator thread ended".to_string())??;
+    Ok((url, thread))
+}
+
 async fn start_simulator(
     listen: SocketAddr,
     scenario: Option<&std::path::Path>,
