@@ -90,6 +90,26 @@ stop_bridge() {
 }
 
 # stats_field ADMIN_PORT FIELD: one number from GET /stats (empty if unreachable).
+# ---- capture --------------------------------------------------------------------------
+# start_capture PCAP LOG FILTER SECONDS: tshark on lo writing PCAP; returns once the capture is
+# live, i.e. a probe datagram (to udp port 9, a port no check reads) shows up in tshark's packet
+# list. "Capturing on" is printed before dumpcap sees packets: a call placed in that window lost
+# its INVITE from the capture (CI, 2026-12-02). Sets CAP_PID; returns 1 if it never went live.
+start_capture() {
+    local pcap=$1 log=$2 filter=$3 secs=$4 i
+    timeout -k 2 $((secs + 15)) tshark -i lo -f "($filter) or (udp dst port 9 and src host 127.0.0.1)" \
+        -a "duration:$secs" -w "$pcap" -P -l >"$log" 2>&1 &
+    CAP_PID=$!
+    for i in $(seq 1 100); do
+        kill -0 "$CAP_PID" 2>/dev/null || return 1
+        # bash's /dev/udp: one datagram, no listener needed (the ICMP unreachable is harmless)
+        echo "switchboard capture probe" 2>/dev/null >/dev/udp/127.0.0.1/9 || true
+        sleep 0.1
+        grep -q '127\.0\.0\.1' "$log" 2>/dev/null && return 0
+    done
+    return 1
+}
+
 stats_json() { curl -fsS -m 2 "http://127.0.0.1:$1/stats" 2>/dev/null || true; }
 json_field() { # json_field JSON FIELD
     printf '%s' "$1" | sed -n "s/.*\"$2\"[[:space:]]*:[[:space:]]*\([0-9-][0-9]*\).*/\1/p"
