@@ -160,6 +160,7 @@ impl Core {
         let (notes_tx, notes_rx) = mpsc::channel(1024);
         let (echo, media_timeout) = (cfg.echo, cfg.media_timeout);
         let ops = cfg.ops.clone();
+        let frames_batch = cfg.ai.as_ref().map_or(1, |a| a.append_frames.max(1));
         Core {
             ports: PortPool::new(cfg.rtp_ports.clone()),
             cfg,
@@ -184,6 +185,7 @@ impl Core {
                 media_timeout,
                 max_buffer_ms: 60_000,
                 ops: Some(ops),
+                frames_batch: frames_batch as usize,
             },
             seed: u64::from_le_bytes(seed),
             media_ended: HashMap::new(),

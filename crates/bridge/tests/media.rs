@@ -159,6 +159,7 @@ async fn audio_port_frames_in_play_out_and_flush_reports_played_ms() {
         media_timeout: Duration::from_secs(30),
         max_buffer_ms: 10_000,
         ops: Some(ops.clone()),
+        frames_batch: 1,
     };
     let (notes_tx, _notes_rx) = tokio::sync::mpsc::channel(8);
     let mut handle = media::start(

@@ -260,12 +260,19 @@ impl Tracker {
         ))
     }
 
+    /// An `input_audio_buffer.append` of `bytes` bytes of audio was sent (what
+    /// [`Tracker::on_client_event`] does for one, for appends sent as
+    /// [`ClientEvent::append_json`] text).
+    pub fn on_audio_appended(&mut self, bytes: u64) {
+        self.input_bytes += bytes;
+    }
+
     /// Record a client event just sent.
     pub fn on_client_event(&mut self, event: &ClientEvent) {
         match event {
             ClientEvent::SessionUpdate(u) => self.apply_session(&u.session),
             ClientEvent::InputAudioBufferAppend(a) => {
-                self.input_bytes += base64_decoded_len(&a.audio);
+                self.on_audio_appended(base64_decoded_len(&a.audio));
             }
             ClientEvent::InputAudioBufferCommit(_) | ClientEvent::InputAudioBufferClear(_) => {
                 self.input_bytes = 0;

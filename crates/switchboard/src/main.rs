@@ -102,6 +102,13 @@ struct RunArgs {
     /// RTP port range LO-HI (even ports for RTP, +1 for RTCP).
     #[arg(long, env = "SWITCHBOARD_RTP_PORTS")]
     rtp_ports: Option<String>,
+    /// Media threads pacing every call's RTP (0: one per core).
+    #[arg(long, env = "SWITCHBOARD_MEDIA_THREADS", value_parser = clap::value_parser!(u16).range(0..=256))]
+    media_threads: Option<u16>,
+    /// How often the media threads wake, in milliseconds (default 2): a packet leaves at most
+    /// this late; longer steps cost less CPU.
+    #[arg(long, env = "SWITCHBOARD_MEDIA_STEP_MS", value_parser = clap::value_parser!(u64).range(1..=10))]
+    media_step_ms: Option<u64>,
     /// Session-Expires to ask of callers that support RFC 4028 timers (0 = off).
     #[arg(long, env = "SWITCHBOARD_SESSION_EXPIRES")]
     session_expires: Option<u32>,
@@ -260,6 +267,12 @@ fn build_config(args: &RunArgs) -> Result<BridgeConfig, settings::ConfigError> {
                 field: "--rtp-ports",
                 message,
             })?;
+    }
+    if let Some(n) = args.media_threads {
+        bridge::media::engine::set_threads(usize::from(n));
+    }
+    if let Some(ms) = args.media_step_ms {
+        bridge::media::engine::set_step(Duration::from_millis(ms));
     }
     if let Some(se) = args.session_expires {
         if se != 0 && se < 90 {

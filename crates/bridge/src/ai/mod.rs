@@ -595,15 +595,13 @@ async fn drive(
                 live.wire.push_frame(&frame, &mut live.pending_audio);
                 live.pending_frames += 1;
                 if live.pending_frames >= live.append_frames {
-                    let ev = ClientEvent::append(&live.pending_audio);
+                    let json = ClientEvent::append_json(&live.pending_audio);
                     let frames = std::mem::take(&mut live.pending_frames);
+                    live.tracker.on_audio_appended(live.pending_audio.len() as u64);
                     live.pending_audio.clear();
-                    live.tracker.on_client_event(&ev);
-                    if let Ok(json) = ev.to_json() {
-                        let dropped = live.outbox.push_audio(json, frames);
-                        if dropped > 0 {
-                            bump(&counters.audio_frames_dropped, dropped as u64);
-                        }
+                    let dropped = live.outbox.push_audio(json, frames);
+                    if dropped > 0 {
+                        bump(&counters.audio_frames_dropped, dropped as u64);
                     }
                 }
             }

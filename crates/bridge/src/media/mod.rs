@@ -1,21 +1,22 @@
 //! Media for one call: its RTP/RTCP sockets, the sans-IO `rtp::Session`, the codec, and the
-//! playout buffer, in one task per call. It decodes what the caller sends into 24 kHz frames
+//! playout buffer, run by the media engine (`engine`: a few threads that pace every call on
+//! one clock, no task or timer per call). It decodes what the caller sends into 24 kHz frames
 //! and sends what the playout buffer holds (echo mode: the caller's own audio), paced by the
 //! session's 20 ms clock; silence when there is nothing to say. With SRTP negotiated (SDES,
 //! RFC 4568) the session protects every RTP/RTCP packet it sends with our key and unprotects
 //! every one it receives with the caller's; forged and replayed packets are dropped and
 //! counted in the call's stats.
 
+pub mod engine;
 pub mod playout;
 
 use codec::{Decoder, Encoder, Frame, PayloadCodec};
 use playout::{ItemId, PlayoutBuffer};
-use rtp::{Event as RtpEvent, Session, SessionConfig, Slot, Socket};
+use rtp::{Event as RtpEvent, Session, SessionConfig, Slot};
 use sip_proto::sdp::{Codec, CryptoSuite, Direction, Negotiated, SrtpKey};
 use sip_proto::CallHandle;
 use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
@@ -114,6 +115,9 @@ pub struct MediaSettings {
     pub max_buffer_ms: u32,
     /// Where every packet's send lateness goes (`/metrics`).
     pub ops: Option<std::sync::Arc<crate::metrics::OpsMetrics>>,
+    /// Caller frames handed to the consumer together (its append size: one wakeup of the
+    /// Realtime task per append, not per frame). 1: every frame as it is decoded.
+    pub frames_batch: usize,
 }
 
 pub fn codec_of(c: Codec) -> PayloadCodec {
@@ -161,25 +165,28 @@ pub fn start(
     notes: mpsc::Sender<MediaNote>,
     seed: u64,
 ) -> Option<MediaHandle> {
-    let rtp = UdpSocket::from_std(pair.rtp).ok()?;
-    let rtcp = UdpSocket::from_std(pair.rtcp).ok()?;
     let (tx, rx) = mpsc::channel(64);
     let (frames_tx, frames_rx) = mpsc::channel(FRAMES_QUEUED);
-    let mut media = match CallMedia::new(call, neg, srtp_key, settings, seed, frames_tx) {
+    let media = match CallMedia::new(call, neg, srtp_key, settings, seed, frames_tx) {
         Ok(m) => m,
         Err(e) => {
             warn!(?call, error = %e, "cannot start media");
             return None;
         }
     };
-    // Inside the caller's span (the endpoint task's "call" span when it has one).
-    let span = tracing::Span::current();
-    tokio::spawn(tracing::Instrument::instrument(
-        async move {
-            media.run(rtp, rtcp, rx, notes).await;
-        },
-        span,
-    ));
+    // Logged inside the caller's span (the endpoint task's "call" span when it has one).
+    let submitted = engine::submit(engine::NewCall {
+        media,
+        rtp: pair.rtp,
+        rtcp: pair.rtcp,
+        rx,
+        notes,
+        span: tracing::Span::current(),
+    });
+    if submitted.is_err() {
+        warn!(?call, "cannot start media: no media thread");
+        return None;
+    }
     Some(MediaHandle {
         tx,
         frames: Some(frames_rx),
@@ -190,7 +197,7 @@ pub fn start(
 const FRAMES_QUEUED: usize = 50;
 
 fn now() -> Instant {
-    tokio::time::Instant::now().into_std()
+    Instant::now()
 }
 
 /// Wall clock in NTP format for RTCP sender reports (RFC 3550 4).
@@ -228,6 +235,10 @@ struct CallMedia {
     sending: bool,
     frames_tx: mpsc::Sender<Frame>,
     frames_dropped: u64,
+    /// Decoded caller frames not yet handed over (up to `settings.frames_batch`).
+    frames_pending: Vec<Frame>,
+    /// Packets the socket refused (buffer full): dropped, never waited for.
+    send_errors: u64,
     /// Who waits for the first frame of an item to go out.
     first_frame: Vec<(ItemId, oneshot::Sender<Instant>)>,
 }
@@ -274,100 +285,75 @@ impl CallMedia {
             payload: Vec::with_capacity(512),
             frames_tx,
             frames_dropped: 0,
+            frames_pending: Vec::new(),
+            send_errors: 0,
             first_frame: Vec::new(),
         })
     }
 
-    async fn run(
-        &mut self,
-        rtp: UdpSocket,
-        rtcp: UdpSocket,
-        mut rx: mpsc::Receiver<MediaCmd>,
-        notes: mpsc::Sender<MediaNote>,
-    ) {
-        let mut rtp_buf = vec![0u8; 2048];
-        let mut rtcp_buf = vec![0u8; 2048];
-        loop {
-            let deadline = self
-                .session
-                .poll_timeout()
-                .map(tokio::time::Instant::from_std);
-            let sleep = async {
-                match deadline {
-                    Some(d) => tokio::time::sleep_until(d).await,
-                    None => std::future::pending().await,
+    /// A command from the endpoint or AI side (all but `Stop`, which the engine handles).
+    fn command(&mut self, cmd: MediaCmd) {
+        match cmd {
+            MediaCmd::Update(neg) => self.update(neg),
+            MediaCmd::Play {
+                item,
+                samples,
+                last,
+            } => {
+                self.playout.push_samples(&item, &samples);
+                if last {
+                    self.playout.finish_item();
                 }
-            };
-            tokio::select! {
-                r = rtp.recv_from(&mut rtp_buf) => {
-                    if let Ok((n, from)) = r {
-                        self.session.handle_input(now(), Socket::Rtp, from, &rtp_buf[..n]);
-                    }
-                }
-                r = rtcp.recv_from(&mut rtcp_buf) => {
-                    if let Ok((n, from)) = r {
-                        self.session.handle_input(now(), Socket::Rtcp, from, &rtcp_buf[..n]);
-                    }
-                }
-                cmd = rx.recv() => match cmd {
-                    Some(MediaCmd::Update(neg)) => self.update(neg),
-                    Some(MediaCmd::Play { item, samples, last }) => {
-                        self.playout.push_samples(&item, &samples);
-                        if last {
-                            self.playout.finish_item();
-                        }
-                    }
-                    Some(MediaCmd::Flush(reply)) => {
-                        let dropped_frames = self.playout.flush();
-                        // Frames already queued in the session go too: the caller must hear
-                        // silence at once.
-                        self.session.clear_audio();
-                        let _ = reply.send(FlushReport { dropped_frames, played: self.playout.played() });
-                    }
-                    Some(MediaCmd::PlayedMs(item, reply)) => {
-                        let _ = reply.send(self.playout.played_ms(&item));
-                    }
-                    Some(MediaCmd::WatchFirstFrame(item, reply)) => {
-                        if self.playout.played_ms(&item) > 0 {
-                            let _ = reply.send(Instant::now());
-                        } else {
-                            self.first_frame.retain(|(_, r)| !r.is_closed());
-                            self.first_frame.push((item, reply));
-                        }
-                    }
-                    Some(MediaCmd::Stop) | None => {
-                        self.session.close(now());
-                        self.flush(&rtp, &rtcp).await;
-                        let stats = self.session.stats();
-                        info!(call = ?self.call, sent = stats.packets_sent, received = stats.packets_received,
-                              lost = stats.lost, jitter_ms = stats.jitter.as_millis() as u64, late = stats.late,
-                              concealed = stats.concealed, srtp = self.neg.srtp.is_some(),
-                              srtp_auth_failed = stats.srtp_auth_failed, srtcp_auth_failed = stats.srtcp_auth_failed,
-                              srtp_replayed = stats.srtp_replayed,
-                              "media ended");
-                        // Never wait on the endpoint task here: the sockets must close now.
-                        let _ = notes.try_send(MediaNote::Ended(self.call, Box::new(stats)));
-                        return;
-                    }
-                },
-                _ = sleep => self.session.handle_timeout(now()),
             }
-            while let Some(ev) = self.session.poll_event() {
-                self.on_event(ev, &notes);
+            MediaCmd::Flush(reply) => {
+                let dropped_frames = self.playout.flush();
+                // Frames already queued in the session go too: the caller must hear
+                // silence at once.
+                self.session.clear_audio();
+                let _ = reply.send(FlushReport {
+                    dropped_frames,
+                    played: self.playout.played(),
+                });
             }
-            self.flush(&rtp, &rtcp).await;
+            MediaCmd::PlayedMs(item, reply) => {
+                let _ = reply.send(self.playout.played_ms(&item));
+            }
+            MediaCmd::WatchFirstFrame(item, reply) => {
+                if self.playout.played_ms(&item) > 0 {
+                    let _ = reply.send(Instant::now());
+                } else {
+                    self.first_frame.retain(|(_, r)| !r.is_closed());
+                    self.first_frame.push((item, reply));
+                }
+            }
+            MediaCmd::Stop => {}
         }
     }
 
-    async fn flush(&mut self, rtp: &UdpSocket, rtcp: &UdpSocket) {
-        while let Some(t) = self.session.poll_transmit() {
-            let socket = match t.socket {
-                Socket::Rtp if !self.sending => continue,
-                Socket::Rtp => rtp,
-                Socket::Rtcp => rtcp,
-            };
-            if let Err(e) = socket.send_to(&t.bytes, t.to).await {
-                debug!(to = %t.to, error = %e, "rtp send");
+    /// The call's media is over (the session closed and flushed): log and report its stats.
+    fn finish(&mut self, notes: &mpsc::Sender<MediaNote>) {
+        self.hand_over_frames();
+        let stats = self.session.stats();
+        info!(call = ?self.call, sent = stats.packets_sent, received = stats.packets_received,
+              lost = stats.lost, jitter_ms = stats.jitter.as_millis() as u64, late = stats.late,
+              concealed = stats.concealed, srtp = self.neg.srtp.is_some(),
+              srtp_auth_failed = stats.srtp_auth_failed, srtcp_auth_failed = stats.srtcp_auth_failed,
+              srtp_replayed = stats.srtp_replayed, send_errors = self.send_errors,
+              "media ended");
+        // Never wait on the endpoint task here: the sockets must close now.
+        let _ = notes.try_send(MediaNote::Ended(self.call, Box::new(stats)));
+    }
+
+    /// A consumer's batch of caller frames is waiting.
+    fn frames_ready(&self) -> bool {
+        self.frames_pending.len() >= self.settings.frames_batch.max(1)
+    }
+
+    /// Pending caller frames to the consumer; a full queue drops (and counts) them.
+    fn hand_over_frames(&mut self) {
+        for frame in self.frames_pending.drain(..) {
+            if self.frames_tx.try_send(frame).is_err() {
+                self.frames_dropped += 1;
             }
         }
     }
@@ -406,7 +392,15 @@ impl CallMedia {
         self.neg = neg;
     }
 
-    fn on_event(&mut self, ev: RtpEvent, notes: &mpsc::Sender<MediaNote>) {
+    fn on_event(&mut self, ev: RtpEvent, notes: &mpsc::Sender<MediaNote>, span: &tracing::Span) {
+        if !matches!(ev, RtpEvent::Tick { .. }) {
+            let _g = span.enter();
+            return self.on_session_event(ev, notes);
+        }
+        self.on_session_event(ev, notes);
+    }
+
+    fn on_session_event(&mut self, ev: RtpEvent, notes: &mpsc::Sender<MediaNote>) {
         match ev {
             RtpEvent::Tick {
                 slot, late, missed, ..
@@ -438,11 +432,9 @@ impl CallMedia {
                 if let Some(frame) = heard {
                     match self.settings.mode {
                         MediaMode::Echo => self.playout.push_frame(&self.echo_item, frame),
-                        MediaMode::Port => {
-                            if self.frames_tx.try_send(frame).is_err() {
-                                self.frames_dropped += 1;
-                            }
-                        }
+                        // Handed over by the engine once the step's packets are sent
+                        // (`frames_ready`): waking the consumer's thread may preempt ours.
+                        MediaMode::Port => self.frames_pending.push(frame),
                     }
                 }
                 if let Some((item, frame)) = self.playout.next_frame() {
