@@ -280,6 +280,10 @@ struct StatsBody {
     tasks: usize,
     /// File descriptors open (sockets: SIP, RTP/RTCP pairs, WebSockets, database).
     open_fds: usize,
+    /// Calls each media thread paces (the media engine; empty before the first call).
+    media_threads: Vec<usize>,
+    /// Their sum: calls whose media is still running.
+    media_calls: usize,
     /// Realtime sessions: opens, losses, reconnects, audio sent and dropped, errors.
     realtime: Option<AiStats>,
 }
@@ -292,6 +296,8 @@ async fn stats(State(s): State<AdminState>) -> impl IntoResponse {
             .metrics()
             .num_alive_tasks(),
         open_fds: open_fds(),
+        media_calls: crate::media::engine::shard_loads().iter().sum(),
+        media_threads: crate::media::engine::shard_loads(),
         realtime: s.ai.as_ref().map(|c| c.snapshot()),
     })
 }

@@ -74,8 +74,7 @@ enum Action {
 }
 
 struct ActiveCall {
-    port: Option<u16>,
-    /// Bound at answer; handed to the media task once the remote media is known.
+    /// Bound at answer; handed to the media engine once the remote media is known.
     pair: Option<PortPair>,
     media: Option<MediaHandle>,
     /// The call's Realtime session task, started when the INVITE arrives.
@@ -117,7 +116,7 @@ pub struct Core {
     notes_rx: Option<mpsc::Receiver<MediaNote>>,
     media: MediaSettings,
     seed: u64,
-    /// Calls that ended while their media task was still closing: RTP stats go to the record.
+    /// Calls that ended while their media was still closing: RTP stats go to the record.
     media_ended: HashMap<CallHandle, String>,
 }
 
@@ -400,7 +399,8 @@ impl Core {
                 break;
             };
             match PortPair::bind(ip, port) {
-                Ok(pair) => {
+                Ok(mut pair) => {
+                    pair.lease = Some(self.ports.lease(port));
                     bound = Some(pair);
                     break;
                 }
@@ -422,14 +422,13 @@ impl Core {
             let mut k = [0u8; SRTP_KEY_LEN];
             if let Err(e) = getrandom::fill(&mut k) {
                 warn!(call_id = %call.call_id, error = %e, "no randomness for an SRTP key");
-                self.ports.release(pair.port);
+                // (the pair's lease returns the port as it drops)
                 self.ep.reject(t, h, 500, "Server Internal Error");
                 return;
             }
             Some(SrtpKey(k))
         };
         let port = pair.port;
-        call.port = Some(port);
         call.pair = Some(pair);
         call.srtp_key = srtp_key.clone();
         let addr = self.cfg.public_ip.unwrap_or(ip);
@@ -595,7 +594,6 @@ impl Core {
                 self.calls.insert(
                     c.call,
                     ActiveCall {
-                        port: None,
                         pair: None,
                         media: None,
                         ai,
@@ -706,9 +704,7 @@ impl Core {
                             abort.abort();
                         });
                     }
-                    if let Some(p) = c.port {
-                        self.ports.release(p);
-                    }
+                    // The port returns to the pool when its sockets close (PortLease).
                 }
             }
         }

@@ -186,7 +186,7 @@ impl Records {
         self.amend(call_id, |r| merge(&mut r.sip, sip));
     }
 
-    /// A call's RTP statistics (the media task ends after the SIP side).
+    /// A call's RTP statistics (the media ends after the SIP side).
     pub fn attach_rtp(&self, call_id: &str, rtp: RtpLeg) {
         if let Ok(mut open) = self.open.lock() {
             if let Some(c) = open.get_mut(call_id) {

@@ -178,7 +178,7 @@ fn bump(c: &AtomicU64, n: u64) {
 /// The call's media, handed over once the call is answered.
 pub struct MediaLink {
     pub frames: mpsc::Receiver<Frame>,
-    pub cmds: mpsc::Sender<MediaCmd>,
+    pub cmds: crate::media::MediaCommands,
 }
 
 impl MediaLink {
@@ -338,8 +338,14 @@ async fn open(
         let log = settings.event_log.clone();
         let counters = settings.counters.clone();
         tokio::spawn(async move {
-            while let Some(m) = outbox.pop().await {
-                if sink.send(Message::text(m.text.as_str())).await.is_err() {
+            while let Some(mut m) = outbox.pop().await {
+                // The text moves into the frame (no copy) unless the event log still needs it.
+                let text = if log.is_some() {
+                    Message::text(m.text.as_str())
+                } else {
+                    Message::text(std::mem::take(&mut m.text))
+                };
+                if sink.send(text).await.is_err() {
                     return;
                 }
                 bump(&counters.audio_frames_sent, u64::from(m.frames));
@@ -506,7 +512,7 @@ pub async fn run(
 /// The call's inputs besides the socket.
 struct CallIo<'a> {
     frames: &'a mut mpsc::Receiver<Frame>,
-    cmds: &'a mpsc::Sender<MediaCmd>,
+    cmds: &'a crate::media::MediaCommands,
     dtmf: &'a mut mpsc::UnboundedReceiver<char>,
     internal: &'a mut mpsc::UnboundedReceiver<Internal>,
 }
@@ -633,7 +639,7 @@ async fn drive(
 
 /// The assistant item the caller was in the middle of when the socket died: a response still
 /// streaming, or audio received but not yet all played.
-async fn speaking_at_loss(live: &Live, cmds: &mpsc::Sender<MediaCmd>) -> Option<String> {
+async fn speaking_at_loss(live: &Live, cmds: &crate::media::MediaCommands) -> Option<String> {
     let item = live.tracker.playing_item()?;
     if live.tracker.active_response_id().is_some() {
         return Some(item.to_string());
@@ -648,7 +654,7 @@ async fn speaking_at_loss(live: &Live, cmds: &mpsc::Sender<MediaCmd>) -> Option<
 async fn on_server_event(
     live: &mut Live,
     ev: ServerEvent,
-    cmds: &mpsc::Sender<MediaCmd>,
+    cmds: &crate::media::MediaCommands,
     ctx: &mut Context,
     agents: Option<&mut CallAgents>,
     counters: &AiCounters,
@@ -752,7 +758,7 @@ async fn on_server_event(
 async fn on_agent_event(
     live: &mut Live,
     ev: &ServerEvent,
-    cmds: &mpsc::Sender<MediaCmd>,
+    cmds: &crate::media::MediaCommands,
     a: &mut CallAgents,
 ) {
     let now = std::time::Instant::now();

@@ -18,7 +18,7 @@ use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token};
 use rtp::Socket;
 use std::io::ErrorKind;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -78,6 +78,7 @@ pub(super) struct NewCall {
     pub media: CallMedia,
     pub rtp: std::net::UdpSocket,
     pub rtcp: std::net::UdpSocket,
+    pub lease: Option<crate::ports::PortLease>,
     pub rx: mpsc::Receiver<MediaCmd>,
     pub notes: mpsc::Sender<MediaNote>,
     pub span: tracing::Span,
@@ -86,6 +87,22 @@ pub(super) struct NewCall {
 struct Shard {
     tx: Mutex<std_mpsc::Sender<NewCall>>,
     calls: Arc<AtomicUsize>,
+    waker: ShardWaker,
+}
+
+/// Wakes a shard before its next step, for a command that should not wait for it (stop,
+/// flush, played-ms): every call's commands are then read at once.
+#[derive(Clone, Debug)]
+pub struct ShardWaker {
+    thread: std::thread::Thread,
+    urgent: Arc<AtomicBool>,
+}
+
+impl ShardWaker {
+    pub fn wake(&self) {
+        self.urgent.store(true, Ordering::Release);
+        self.thread.unpark();
+    }
 }
 
 struct Engine {
@@ -103,13 +120,19 @@ fn engine() -> &'static Engine {
             let (tx, rx) = std_mpsc::channel();
             let calls = Arc::new(AtomicUsize::new(0));
             let load = calls.clone();
+            let urgent = Arc::new(AtomicBool::new(false));
+            let flag = urgent.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("media-{i}"))
-                .spawn(move || run(rx, load));
+                .spawn(move || run(rx, load, flag));
             match spawned {
-                Ok(_) => shards.push(Shard {
+                Ok(handle) => shards.push(Shard {
                     tx: Mutex::new(tx),
                     calls,
+                    waker: ShardWaker {
+                        thread: handle.thread().clone(),
+                        urgent,
+                    },
                 }),
                 Err(e) => warn!(error = %e, "cannot start a media thread"),
             }
@@ -118,8 +141,9 @@ fn engine() -> &'static Engine {
     })
 }
 
-/// Hand a call to the least loaded shard. `Err` gives the call back if no shard runs.
-pub(super) fn submit(call: NewCall) -> Result<(), Box<NewCall>> {
+/// Hand a call to the least loaded shard; its waker for urgent commands. `Err` gives the
+/// call back if no shard runs.
+pub(super) fn submit(call: NewCall) -> Result<ShardWaker, Box<NewCall>> {
     let e = engine();
     let Some(shard) = e
         .shards
@@ -133,16 +157,22 @@ pub(super) fn submit(call: NewCall) -> Result<(), Box<NewCall>> {
         Ok(tx) => tx.send(call).map_err(|e| Box::new(e.0)),
         Err(_) => Err(Box::new(call)),
     };
-    if sent.is_err() {
-        shard.calls.fetch_sub(1, Ordering::Relaxed);
+    match sent {
+        Ok(()) => Ok(shard.waker.clone()),
+        Err(call) => {
+            shard.calls.fetch_sub(1, Ordering::Relaxed);
+            Err(call)
+        }
     }
-    sent
 }
 
 struct Slot {
     media: CallMedia,
     rtp: UdpSocket,
     rtcp: UdpSocket,
+    /// Declared after the sockets: dropped after them, so the port returns to the pool
+    /// only once it is closed.
+    _lease: Option<crate::ports::PortLease>,
     rx: mpsc::Receiver<MediaCmd>,
     notes: mpsc::Sender<MediaNote>,
     span: tracing::Span,
@@ -155,7 +185,7 @@ fn token(index: usize, socket: Socket) -> Token {
 }
 
 /// One shard's loop; ends when the engine is gone (never, in a running process).
-fn run(new_calls: std_mpsc::Receiver<NewCall>, load: Arc<AtomicUsize>) {
+fn run(new_calls: std_mpsc::Receiver<NewCall>, load: Arc<AtomicUsize>, urgent: Arc<AtomicBool>) {
     let mut poll = match Poll::new() {
         Ok(p) => p,
         Err(e) => {
@@ -170,7 +200,7 @@ fn run(new_calls: std_mpsc::Receiver<NewCall>, load: Arc<AtomicUsize>) {
     let mut buf = vec![0u8; 2048];
     let step_len = step_length();
     let mut steps = 0usize;
-    let mut next = Instant::now();
+    let mut next = Instant::now() + step_len;
     loop {
         if live == 0 {
             // Nothing to pace: sleep until a call comes.
@@ -181,8 +211,9 @@ fn run(new_calls: std_mpsc::Receiver<NewCall>, load: Arc<AtomicUsize>) {
                 }
                 Err(_) => return,
             }
-            next = Instant::now();
+            next = Instant::now() + step_len;
         }
+        let all_commands = urgent.swap(false, Ordering::AcqRel);
         while let Ok(c) = new_calls.try_recv() {
             if add(&poll, &mut slots, &mut free, c, &load) {
                 live += 1;
@@ -213,7 +244,7 @@ fn run(new_calls: std_mpsc::Receiver<NewCall>, load: Arc<AtomicUsize>) {
             let Some(slot) = entry.as_mut() else {
                 continue;
             };
-            let commands = (steps + i).is_multiple_of(COMMAND_EVERY);
+            let commands = all_commands || (steps + i).is_multiple_of(COMMAND_EVERY);
             if !step(slot, &mut buf, commands) {
                 if let Some(mut s) = entry.take() {
                     let _ = poll.registry().deregister(&mut s.rtp);
@@ -232,13 +263,19 @@ fn run(new_calls: std_mpsc::Receiver<NewCall>, load: Arc<AtomicUsize>) {
             }
         }
         steps = steps.wrapping_add(1);
-        next += step_len;
         let now = Instant::now();
+        if now >= next {
+            next += step_len;
+            if next <= now {
+                // Behind (the step took longer than a step): the next one at once, and no
+                // catching up in a burst after it.
+                next = now;
+            }
+        }
+        // Until the next step, or earlier when a waker asks (an early step sends nothing
+        // early: ticks keep their deadlines).
         if next > now {
-            std::thread::sleep(next - now);
-        } else {
-            // Behind (the step took longer than a step): no catching up in a burst.
-            next = now;
+            std::thread::park_timeout(next - now);
         }
     }
 }
@@ -259,6 +296,7 @@ fn add(
         media: c.media,
         rtp: UdpSocket::from_std(c.rtp),
         rtcp: UdpSocket::from_std(c.rtcp),
+        _lease: c.lease,
         rx: c.rx,
         notes: c.notes,
         span: c.span,

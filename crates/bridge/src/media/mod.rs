@@ -37,7 +37,7 @@ pub struct FlushReport {
     pub played: Vec<(ItemId, u32)>,
 }
 
-/// To a call's media task.
+/// To a call's media (in the media engine).
 #[derive(Debug)]
 pub enum MediaCmd {
     /// re-INVITE/UPDATE changed the remote media (hold, address, codec).
@@ -57,7 +57,7 @@ pub enum MediaCmd {
     Stop,
 }
 
-/// From a media task to the endpoint task.
+/// From a call's media to the endpoint task.
 #[derive(Debug)]
 pub enum MediaNote {
     /// No RTP for the media timeout while not on hold: hang up.
@@ -71,6 +71,8 @@ pub struct PortPair {
     pub port: u16,
     rtp: StdUdpSocket,
     rtcp: StdUdpSocket,
+    /// The pool's claim: returns the port once the sockets have closed.
+    pub lease: Option<crate::ports::PortLease>,
 }
 
 impl PortPair {
@@ -80,13 +82,47 @@ impl PortPair {
         let rtcp = StdUdpSocket::bind(SocketAddr::new(ip, port.wrapping_add(1)))?;
         rtp.set_nonblocking(true)?;
         rtcp.set_nonblocking(true)?;
-        Ok(PortPair { port, rtp, rtcp })
+        Ok(PortPair {
+            port,
+            rtp,
+            rtcp,
+            lease: None,
+        })
     }
+}
+
+/// Commands to a call's media, for a consumer that needs `await` (playing audio). Commands
+/// someone waits for (flush, played-ms, stop) wake the call's media thread at once; the rest
+/// wait for its next step.
+#[derive(Clone)]
+pub struct MediaCommands {
+    tx: mpsc::Sender<MediaCmd>,
+    waker: engine::ShardWaker,
+}
+
+impl MediaCommands {
+    /// Queue `cmd`, waiting while 64 are queued; `Err` when the media has ended.
+    pub async fn send(&self, cmd: MediaCmd) -> Result<(), mpsc::error::SendError<MediaCmd>> {
+        let urgent = urgent(&cmd);
+        self.tx.send(cmd).await?;
+        if urgent {
+            self.waker.wake();
+        }
+        Ok(())
+    }
+}
+
+fn urgent(cmd: &MediaCmd) -> bool {
+    matches!(
+        cmd,
+        MediaCmd::Flush(_) | MediaCmd::PlayedMs(..) | MediaCmd::Stop
+    )
 }
 
 /// The endpoint task's (and later the AI side's) grip on a call's media.
 pub struct MediaHandle {
     tx: mpsc::Sender<MediaCmd>,
+    waker: engine::ShardWaker,
     /// What the caller says, decoded to 24 kHz, one frame per 20 ms (bounded: if nobody
     /// reads, the oldest audio is lost, never memory). Taken by whoever consumes it.
     pub frames: Option<mpsc::Receiver<Frame>>,
@@ -95,14 +131,20 @@ pub struct MediaHandle {
 impl MediaHandle {
     /// Fire-and-forget command; dropped if the task is gone or 64 commands behind.
     pub fn send(&self, cmd: MediaCmd) {
+        let urgent = urgent(&cmd);
         if self.tx.try_send(cmd).is_err() {
-            debug!("media task gone or busy");
+            debug!("media gone or busy");
+        } else if urgent {
+            self.waker.wake();
         }
     }
 
     /// A sender for commands, for a consumer that needs `await` (playing audio).
-    pub fn commands(&self) -> mpsc::Sender<MediaCmd> {
-        self.tx.clone()
+    pub fn commands(&self) -> MediaCommands {
+        MediaCommands {
+            tx: self.tx.clone(),
+            waker: self.waker.clone(),
+        }
     }
 }
 
@@ -154,7 +196,7 @@ fn srtp_config(
     }))
 }
 
-/// Start the media task of `call`. `srtp_key`: ours, for when `neg` carries the caller's
+/// Start the media of `call` in the media engine. `srtp_key`: ours, for when `neg` carries the caller's
 /// `a=crypto` (SRTP); ignored for plain RTP.
 pub fn start(
     call: CallHandle,
@@ -179,16 +221,18 @@ pub fn start(
         media,
         rtp: pair.rtp,
         rtcp: pair.rtcp,
+        lease: pair.lease,
         rx,
         notes,
         span: tracing::Span::current(),
     });
-    if submitted.is_err() {
+    let Ok(waker) = submitted else {
         warn!(?call, "cannot start media: no media thread");
         return None;
-    }
+    };
     Some(MediaHandle {
         tx,
+        waker,
         frames: Some(frames_rx),
     })
 }
