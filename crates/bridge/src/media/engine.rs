@@ -2,9 +2,10 @@
 //! sockets and run their sessions on one shared clock, instead of a task, a timer and a socket
 //! wakeup per call.
 //!
-//! Each thread (a shard) wakes every step ([`DEFAULT_STEP`], `--media-step-ms`) on its own timer and, in that one wakeup, reads
-//! every socket that became readable (one non-blocking `epoll_wait`), takes each call's
-//! commands, runs the ticks that are due and sends what they produced. Packets that arrive
+//! Each thread (a shard) wakes every step ([`DEFAULT_STEP`], `--media-step-ms`) on its own
+//! timer and, in that one wakeup, reads every socket that became readable (one non-blocking
+//! `epoll_wait`), takes each call's commands, runs the ticks that are due and sends what they
+//! produced; commands someone waits for (stop, flush) wake it at once. Packets that arrive
 //! between two steps wait in the socket: nobody is woken for them. A call's 20 ms tick is
 //! therefore sent at most one step (plus the step's work) after its deadline, and a received
 //! packet is stamped with the step's time: the jitter figures are quantised to the step.
@@ -206,8 +207,11 @@ fn run(new_calls: std_mpsc::Receiver<NewCall>, load: Arc<AtomicUsize>, urgent: A
             // Nothing to pace: sleep until a call comes.
             match new_calls.recv() {
                 Ok(c) => {
-                    add(&poll, &mut slots, &mut free, c, &load);
-                    live += 1;
+                    if add(&poll, &mut slots, &mut free, c, &load) {
+                        live += 1;
+                    } else {
+                        continue;
+                    }
                 }
                 Err(_) => return,
             }

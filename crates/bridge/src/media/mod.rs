@@ -196,8 +196,8 @@ fn srtp_config(
     }))
 }
 
-/// Start the media of `call` in the media engine. `srtp_key`: ours, for when `neg` carries the caller's
-/// `a=crypto` (SRTP); ignored for plain RTP.
+/// Start the media of `call` in the media engine. `srtp_key`: ours, for when `neg` carries
+/// the caller's `a=crypto` (SRTP); ignored for plain RTP.
 pub fn start(
     call: CallHandle,
     pair: PortPair,
