@@ -289,6 +289,7 @@ struct StatsBody {
 }
 
 async fn stats(State(s): State<AdminState>) -> impl IntoResponse {
+    let media_threads = crate::media::engine::shard_loads();
     Json(StatsBody {
         snapshot: read(&s),
         rss_bytes: rss_bytes(),
@@ -296,8 +297,8 @@ async fn stats(State(s): State<AdminState>) -> impl IntoResponse {
             .metrics()
             .num_alive_tasks(),
         open_fds: open_fds(),
-        media_calls: crate::media::engine::shard_loads().iter().sum(),
-        media_threads: crate::media::engine::shard_loads(),
+        media_calls: media_threads.iter().sum(),
+        media_threads,
         realtime: s.ai.as_ref().map(|c| c.snapshot()),
     })
 }

@@ -112,20 +112,16 @@ mod tests {
         assert_eq!((t2.index, t2.missed), (2, 0));
         assert!(p.poll(clock.now()).is_none());
         // The limit: 3 pending ticks (1..=3 at 65 ms) are still all sent; 4 are not.
-        let mut q = Pacer::new(start, Duration::from_millis(20));
-        q.poll(start);
-        let at = start + Duration::from_millis(65);
-        let got: Vec<_> = std::iter::from_fn(|| q.poll(at))
-            .map(|t| (t.index, t.missed))
-            .collect();
-        assert_eq!(got, [(1, 0), (2, 0), (3, 0)]);
-        let mut r = Pacer::new(start, Duration::from_millis(20));
-        r.poll(start);
-        let at = start + Duration::from_millis(85);
-        let got: Vec<_> = std::iter::from_fn(|| r.poll(at))
-            .map(|t| (t.index, t.missed))
-            .collect();
-        assert_eq!(got, [(4, 3)]);
+        let after_stall = |ms: u64| -> Vec<(u64, u64)> {
+            let mut p = Pacer::new(start, Duration::from_millis(20));
+            p.poll(start);
+            let at = start + Duration::from_millis(ms);
+            std::iter::from_fn(|| p.poll(at))
+                .map(|t| (t.index, t.missed))
+                .collect()
+        };
+        assert_eq!(after_stall(65), [(1, 0), (2, 0), (3, 0)]);
+        assert_eq!(after_stall(85), [(4, 3)]);
     }
 
     #[test]

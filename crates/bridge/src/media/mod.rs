@@ -437,14 +437,8 @@ impl CallMedia {
     }
 
     fn on_event(&mut self, ev: RtpEvent, notes: &mpsc::Sender<MediaNote>, span: &tracing::Span) {
-        if !matches!(ev, RtpEvent::Tick { .. }) {
-            let _g = span.enter();
-            return self.on_session_event(ev, notes);
-        }
-        self.on_session_event(ev, notes);
-    }
-
-    fn on_session_event(&mut self, ev: RtpEvent, notes: &mpsc::Sender<MediaNote>) {
+        // Ticks (50 a second) run outside the call's span; the rare events log inside it.
+        let _g = (!matches!(ev, RtpEvent::Tick { .. })).then(|| span.enter());
         match ev {
             RtpEvent::Tick {
                 slot, late, missed, ..
