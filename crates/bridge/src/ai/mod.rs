@@ -13,13 +13,14 @@ mod connect;
 pub mod context;
 pub mod log;
 pub mod outbox;
+pub mod uplink;
 pub mod wire;
 
 pub use call::{base_config, Agents, CallHooks, NoHooks, ToolCall, ToolFuture, ToolRunner};
 pub use connect::{request, tls_config, url_with_model, ws_config, Auth, ConnectError};
 pub use log::EventLog;
 
-use crate::media::{MediaCmd, MediaHandle};
+use crate::media::{CallerSink, MediaCmd, MediaHandle};
 use call::{CallAgents, Internal};
 use codec::Frame;
 use context::Context;
@@ -34,6 +35,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 use tracing::{debug, info, warn};
+use uplink::Uplink;
 
 /// "One moment, please." (eSpeak NG, 24 kHz s16le; fixtures/audio/SOURCE.md): what the caller
 /// hears when the Realtime socket dies mid-call, before silence.
@@ -266,17 +268,13 @@ enum End {
     Lost { speaking: Option<String> },
 }
 
-/// One open connection.
+/// One open connection. Caller audio reaches its outbox through the call's [`Uplink`].
 struct Live {
-    /// Caller audio not yet appended, and how many frames it holds.
-    pending_audio: Vec<u8>,
-    pending_frames: u32,
-    append_frames: u32,
     outbox: Arc<Outbox>,
     writer: JoinHandle<()>,
     stream: SplitStream<connect::Ws>,
     tracker: Tracker,
-    /// Caller frames to the socket's format, model audio back to 24 kHz.
+    /// Model audio from the socket's format to 24 kHz.
     wire: wire::WireAudio,
 }
 
@@ -329,7 +327,6 @@ async fn open(
     .await?;
     let (mut sink, stream) = ws.split();
     let per_append = settings.append_frames.max(1);
-    let bytes_per_frame = config.input_format().bytes_per_ms() as usize * 20;
     let outbox = Arc::new(Outbox::new(
         settings.audio_queue_frames / per_append as usize,
     ));
@@ -357,9 +354,6 @@ async fn open(
         })
     };
     let mut live = Live {
-        pending_audio: Vec::with_capacity(per_append as usize * bytes_per_frame),
-        pending_frames: 0,
-        append_frames: per_append,
         outbox,
         writer,
         stream,
@@ -426,6 +420,15 @@ pub async fn run(
         }
         return;
     };
+    // The caller's audio is encoded and queued on the media thread from now on.
+    let uplink = Arc::new(Uplink::new(
+        settings.audio_format,
+        settings.append_frames,
+        counters.clone(),
+    ));
+    let _ = cmds
+        .send(MediaCmd::Attach(CallerSink(uplink.clone())))
+        .await;
     let mut live = match first {
         Ok(mut l) => {
             info!(%call_id, url = %settings.url, "Realtime session open");
@@ -451,11 +454,14 @@ pub async fn run(
         if let Some(l) = live.take() {
             let io = CallIo {
                 frames: &mut frames,
+                uplink: &uplink,
                 cmds: &cmds,
                 dtmf: &mut dtmf,
                 internal: &mut internal_rx,
             };
-            match drive(l, io, &mut ctx, agents.as_mut(), &counters, &call_id).await {
+            let end = drive(l, io, &mut ctx, agents.as_mut(), &counters, &call_id).await;
+            uplink.detach();
+            match end {
                 End::CallEnded => break,
                 End::Lost { speaking: s } => {
                     bump(&counters.socket_losses, 1);
@@ -511,7 +517,10 @@ pub async fn run(
 
 /// The call's inputs besides the socket.
 struct CallIo<'a> {
+    /// Closes when the call's media ends; carries caller frames only until the uplink is
+    /// attached on the media thread.
     frames: &'a mut mpsc::Receiver<Frame>,
+    uplink: &'a Uplink,
     cmds: &'a crate::media::MediaCommands,
     dtmf: &'a mut mpsc::UnboundedReceiver<char>,
     internal: &'a mut mpsc::UnboundedReceiver<Internal>,
@@ -543,11 +552,15 @@ async fn drive(
 ) -> End {
     let CallIo {
         frames,
+        uplink,
         cmds,
         dtmf,
         internal,
     } = io;
     loop {
+        // Appends go to whichever connection is live now (a handoff may have switched it).
+        uplink.attach(&live.outbox);
+        live.tracker.on_audio_appended(uplink.take_appended());
         let deadline = agents
             .as_ref()
             .and_then(|a| a.router.next_deadline())
@@ -598,17 +611,9 @@ async fn drive(
                     let _ = tokio::time::timeout(Duration::from_secs(1), &mut live.writer).await;
                     return End::CallEnded;
                 };
-                live.wire.push_frame(&frame, &mut live.pending_audio);
-                live.pending_frames += 1;
-                if live.pending_frames >= live.append_frames {
-                    let json = ClientEvent::append_json(&live.pending_audio);
-                    let frames = std::mem::take(&mut live.pending_frames);
-                    live.tracker.on_audio_appended(live.pending_audio.len() as u64);
-                    live.pending_audio.clear();
-                    let dropped = live.outbox.push_audio(json, frames);
-                    if dropped > 0 {
-                        bump(&counters.audio_frames_dropped, dropped as u64);
-                    }
+                // Decoded before the media thread took the uplink.
+                if crate::media::CallerAudio::frame(uplink, &frame) {
+                    crate::media::CallerAudio::hand_over(uplink);
                 }
             }
             _ = &mut live.writer => {

@@ -91,22 +91,44 @@ impl Outbox {
     /// The next event to write: control first, then the oldest audio; `None` once closed.
     pub async fn pop(&self) -> Option<Outgoing> {
         loop {
-            {
-                let mut q = self.queues.lock().ok()?;
-                if let Some(m) = q.control.pop_front() {
-                    return Some(m);
-                }
-                if q.closed {
-                    return None;
-                }
-                if let Some(m) = q.audio.pop_front() {
-                    return Some(m);
-                }
+            match self.next() {
+                Next::Event(m) => return Some(m),
+                Next::Closed => return None,
+                // `notify_one` stores a permit when nobody waits, so no wake-up is lost.
+                Next::Empty => self.ready.notified().await,
             }
-            // `notify_one` stores a permit when nobody waits, so no wake-up is lost.
-            self.ready.notified().await;
         }
     }
+
+    /// The next event if one is queued now (control first); `None` when empty or closed.
+    pub fn try_pop(&self) -> Option<Outgoing> {
+        match self.next() {
+            Next::Event(m) => Some(m),
+            Next::Closed | Next::Empty => None,
+        }
+    }
+
+    fn next(&self) -> Next {
+        let Ok(mut q) = self.queues.lock() else {
+            return Next::Closed;
+        };
+        if let Some(m) = q.control.pop_front() {
+            return Next::Event(m);
+        }
+        if q.closed {
+            return Next::Closed;
+        }
+        match q.audio.pop_front() {
+            Some(m) => Next::Event(m),
+            None => Next::Empty,
+        }
+    }
+}
+
+enum Next {
+    Event(Outgoing),
+    Closed,
+    Empty,
 }
 
 #[cfg(test)]

@@ -54,7 +54,36 @@ pub enum MediaCmd {
     PlayedMs(ItemId, oneshot::Sender<u32>),
     /// Reply with the instant the first frame of `item` is sent (handoff time).
     WatchFirstFrame(ItemId, oneshot::Sender<Instant>),
+    /// From now on the caller's audio goes to `sink` on the media thread, not to the
+    /// [`MediaHandle::frames`] channel (which then only closes when the media ends).
+    Attach(CallerSink),
     Stop,
+}
+
+/// Where a call's media thread puts the caller's audio when a consumer attached one (the
+/// Realtime uplink: it encodes and queues appends right there, so no task wakes per frame).
+/// Called on the media thread: every method must return at once.
+pub trait CallerAudio: Send + Sync {
+    /// The RTP codec whose payloads it takes as they arrive (G.711 pass-through: no decode,
+    /// no resampling), if any.
+    fn raw_codec(&self) -> Option<PayloadCodec>;
+    /// One 20 ms frame of decoded caller audio; true once a batch is complete.
+    fn frame(&self, frame: &Frame) -> bool;
+    /// One payload of `raw_codec` as it arrived (or the codec's silence for a lost packet);
+    /// true once a batch is complete.
+    fn payload(&self, payload: &[u8]) -> bool;
+    /// Hand the complete batch on; the engine calls it after the step's packets went out.
+    fn hand_over(&self);
+}
+
+/// A shared [`CallerAudio`].
+#[derive(Clone)]
+pub struct CallerSink(pub std::sync::Arc<dyn CallerAudio>);
+
+impl std::fmt::Debug for CallerSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CallerSink")
+    }
 }
 
 /// From a call's media to the endpoint task.
@@ -281,6 +310,12 @@ struct CallMedia {
     frames_dropped: u64,
     /// Decoded caller frames not yet handed over (up to `settings.frames_batch`).
     frames_pending: Vec<Frame>,
+    /// The attached consumer of caller audio (instead of `frames_tx`), and whether it holds
+    /// a complete batch.
+    sink: Option<CallerSink>,
+    sink_ready: bool,
+    /// One 20 ms payload of silence in the call's codec (a lost packet, passed through raw).
+    silence: Vec<u8>,
     /// Packets the socket refused (buffer full): dropped, never waited for.
     send_errors: u64,
     /// Who waits for the first frame of an item to go out.
@@ -312,7 +347,7 @@ impl CallMedia {
         encoder
             .encode(&Frame::silence(), &mut silence)
             .map_err(|e| e.to_string())?;
-        session.set_silence_payload(silence);
+        session.set_silence_payload(silence.clone());
         session.set_on_hold(t, on_hold(neg.remote_direction));
         let max_buffer_ms = settings.max_buffer_ms;
         Ok(CallMedia {
@@ -330,6 +365,9 @@ impl CallMedia {
             frames_tx,
             frames_dropped: 0,
             frames_pending: Vec::new(),
+            sink: None,
+            sink_ready: false,
+            silence,
             send_errors: 0,
             first_frame: Vec::new(),
         })
@@ -370,6 +408,11 @@ impl CallMedia {
                     self.first_frame.push((item, reply));
                 }
             }
+            MediaCmd::Attach(sink) => {
+                // Frames decoded before this go first, in order.
+                self.hand_over_frames();
+                self.sink = Some(sink);
+            }
             MediaCmd::Stop => {}
         }
     }
@@ -390,11 +433,16 @@ impl CallMedia {
 
     /// A consumer's batch of caller frames is waiting.
     fn frames_ready(&self) -> bool {
-        self.frames_pending.len() >= self.settings.frames_batch.max(1)
+        self.sink_ready || self.frames_pending.len() >= self.settings.frames_batch.max(1)
     }
 
     /// Pending caller frames to the consumer; a full queue drops (and counts) them.
     fn hand_over_frames(&mut self) {
+        if std::mem::take(&mut self.sink_ready) {
+            if let Some(sink) = &self.sink {
+                sink.0.hand_over();
+            }
+        }
         for frame in self.frames_pending.drain(..) {
             if self.frames_tx.try_send(frame).is_err() {
                 self.frames_dropped += 1;
@@ -425,15 +473,70 @@ impl CallMedia {
                 self.frames_tx.clone(),
             ) {
                 Ok(mut fresh) => {
-                    // Unsent audio and the played counts survive a codec change.
+                    // Unsent audio, the played counts and the caller-audio consumer survive
+                    // a codec change.
                     std::mem::swap(&mut fresh.playout, &mut self.playout);
                     std::mem::swap(&mut fresh.first_frame, &mut self.first_frame);
+                    fresh.sink = self.sink.take();
+                    fresh.sink_ready = self.sink_ready;
                     *self = fresh;
                 }
                 Err(e) => warn!(call = ?self.call, error = %e, "media update failed"),
             }
         }
         self.neg = neg;
+    }
+
+    /// The slot's payload to a raw (G.711 pass-through) consumer, undecoded; false if the
+    /// slot needs decoding (no such consumer, or not its codec).
+    fn caller_raw(&mut self, slot: &Slot) -> bool {
+        let Some(sink) = &self.sink else {
+            return false;
+        };
+        if sink.0.raw_codec() != Some(codec_of(self.neg.codec)) {
+            return false;
+        }
+        let ready = match slot {
+            Slot::Audio {
+                payload_type,
+                payload,
+            } if *payload_type == self.neg.pt => sink.0.payload(payload),
+            Slot::Audio { .. } | Slot::Silence => false,
+            Slot::Missing { .. } => sink.0.payload(&self.silence),
+        };
+        self.sink_ready |= ready;
+        true
+    }
+
+    /// The slot decoded to a 24 kHz frame (a lost packet concealed) for the consumer or the
+    /// echo.
+    fn caller_decoded(&mut self, slot: Slot) {
+        let heard = match slot {
+            Slot::Audio {
+                payload_type,
+                payload,
+            } if payload_type == self.neg.pt => match self.decoder.decode(&payload) {
+                Ok(f) => Some(f),
+                Err(_) => Some(self.decoder.decode_missing(None)),
+            },
+            Slot::Audio { .. } => None,
+            // Opus recovers the lost frame from the next packet's FEC when it is here.
+            Slot::Missing { .. } => Some(
+                self.decoder
+                    .decode_missing(self.session.peek_next_payload()),
+            ),
+            Slot::Silence => None,
+        };
+        let Some(frame) = heard else {
+            return;
+        };
+        match (self.settings.mode, &self.sink) {
+            (MediaMode::Echo, _) => self.playout.push_frame(&self.echo_item, frame),
+            (MediaMode::Port, Some(sink)) => self.sink_ready |= sink.0.frame(&frame),
+            // Handed over by the engine once the step's packets are sent (`frames_ready`):
+            // waking the consumer's thread may preempt ours.
+            (MediaMode::Port, None) => self.frames_pending.push(frame),
+        }
     }
 
     fn on_event(&mut self, ev: RtpEvent, notes: &mpsc::Sender<MediaNote>, span: &tracing::Span) {
@@ -451,29 +554,8 @@ impl CallMedia {
                         ops.observe_send_lateness(late + Duration::from_millis(20 * j));
                     }
                 }
-                let heard = match slot {
-                    Slot::Audio {
-                        payload_type,
-                        payload,
-                    } if payload_type == self.neg.pt => match self.decoder.decode(&payload) {
-                        Ok(f) => Some(f),
-                        Err(_) => Some(self.decoder.decode_missing(None)),
-                    },
-                    Slot::Audio { .. } => None,
-                    // Opus recovers the lost frame from the next packet's FEC when it is here.
-                    Slot::Missing { .. } => Some(
-                        self.decoder
-                            .decode_missing(self.session.peek_next_payload()),
-                    ),
-                    Slot::Silence => None,
-                };
-                if let Some(frame) = heard {
-                    match self.settings.mode {
-                        MediaMode::Echo => self.playout.push_frame(&self.echo_item, frame),
-                        // Handed over by the engine once the step's packets are sent
-                        // (`frames_ready`): waking the consumer's thread may preempt ours.
-                        MediaMode::Port => self.frames_pending.push(frame),
-                    }
+                if !(self.settings.mode == MediaMode::Port && self.caller_raw(&slot)) {
+                    self.caller_decoded(slot);
                 }
                 if let Some((item, frame)) = self.playout.next_frame() {
                     if self.encoder.encode(&frame, &mut self.payload).is_ok() {
