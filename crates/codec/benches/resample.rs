@@ -68,6 +68,14 @@ fn bench_direction(c: &mut Criterion, from: u32, to: u32) {
             black_box(&out);
         })
     });
+    // The same filter without the AVX2 path (what a CPU without AVX2 runs).
+    group.bench_function("polyphase_sse2", |b| {
+        b.iter(|| {
+            ours.process_portable(black_box(&input), &mut out)
+                .expect("20 ms frame");
+            black_box(&out);
+        })
+    });
 
     for (name, mut r) in rubato_variants(from, to) {
         println!(

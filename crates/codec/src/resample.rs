@@ -202,7 +202,41 @@ impl Resampler {
 
     /// Converts `input` and writes [`Resampler::output_len`] samples to the start of `output`;
     /// returns that count. `input.len()` must be a multiple of [`Resampler::input_multiple`].
+    ///
+    /// On an x86-64 CPU with AVX2 the same arithmetic runs on 256-bit registers (one per
+    /// eight lanes instead of two): the same multiplies and additions in the same order, so
+    /// the output is bit for bit what SSE2 gives, in about half the instructions.
     pub fn process(&mut self, input: &[i16], output: &mut [i16]) -> Result<usize, ResampleError> {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: `process_avx2` only needs AVX2, which the CPU has (checked just above).
+            return unsafe { self.process_avx2(input, output) };
+        }
+        self.process_portable(input, output)
+    }
+
+    /// [`Resampler::process`] compiled for AVX2 (everything it calls is inlined into it).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn process_avx2(
+        &mut self,
+        input: &[i16],
+        output: &mut [i16],
+    ) -> Result<usize, ResampleError> {
+        self.process_portable(input, output)
+    }
+
+    /// [`Resampler::process`] without assuming more than the target's baseline (SSE2 on
+    /// x86-64): for comparison in tests and benchmarks.
+    #[inline(always)]
+    pub fn process_portable(
+        &mut self,
+        input: &[i16],
+        output: &mut [i16],
+    ) -> Result<usize, ResampleError> {
         let Spec { up, down, .. } = self.spec;
         if input.len() % down != 0 {
             return Err(ResampleError::InputNotMultiple {
@@ -282,7 +316,7 @@ impl std::fmt::Debug for Resampler {
 
 /// Eight independent partial sums let the compiler keep two SSE registers busy (a single
 /// float accumulator cannot be vectorised: float addition is not associative).
-#[inline]
+#[inline(always)]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0.0f32; LANES];
     for (x, y) in a.chunks_exact(LANES).zip(b.chunks_exact(LANES)) {
@@ -332,7 +366,7 @@ fn fir(taps: &[f32], window: &[f32], step: usize, count: usize, mut put: impl Fn
 
 /// Round half away from zero, saturating (`as` saturates; `f32::round` is a libm call
 /// without SSE4.1).
-#[inline]
+#[inline(always)]
 fn to_i16(y: f32) -> i16 {
     let r = if y >= 0.0 { y + 0.5 } else { y - 0.5 };
     r as i16
@@ -435,6 +469,31 @@ mod tests {
                 got: 10
             })
         ));
+    }
+
+    #[test]
+    fn the_avx2_path_gives_the_portable_output_bit_for_bit() {
+        // Speech-like content at full scale, clipping included, in 20 ms chunks.
+        for spec in SPECS {
+            let mut fast = Resampler::new(spec.from, spec.to).unwrap();
+            let mut plain = fast.clone();
+            let chunk = spec.from as usize / 50;
+            let mut a = vec![0i16; fast.output_len(chunk)];
+            let mut b = a.clone();
+            for c in 0..20 {
+                let input: Vec<i16> = (0..chunk)
+                    .map(|i| {
+                        let t = (c * chunk + i) as f64 / f64::from(spec.from);
+                        let x = 30_000.0 * (2.0 * std::f64::consts::PI * 440.0 * t).sin()
+                            + 9_000.0 * (2.0 * std::f64::consts::PI * 2_900.0 * t).sin();
+                        x.clamp(-32_768.0, 32_767.0) as i16
+                    })
+                    .collect();
+                fast.process(&input, &mut a).unwrap();
+                plain.process_portable(&input, &mut b).unwrap();
+                assert_eq!(a, b, "{spec:?} chunk {c}");
+            }
+        }
     }
 
     #[test]
