@@ -284,6 +284,8 @@ struct StatsBody {
     media_threads: Vec<usize>,
     /// Their sum: calls whose media is still running.
     media_calls: usize,
+    /// The media threads' nice value (`--media-priority`; null before the first call).
+    media_nice: Option<i32>,
     /// Realtime sessions: opens, losses, reconnects, audio sent and dropped, errors.
     realtime: Option<AiStats>,
 }
@@ -299,6 +301,7 @@ async fn stats(State(s): State<AdminState>) -> impl IntoResponse {
         open_fds: open_fds(),
         media_calls: media_threads.iter().sum(),
         media_threads,
+        media_nice: crate::media::engine::nice_in_effect(),
         realtime: s.ai.as_ref().map(|c| c.snapshot()),
     })
 }

@@ -424,3 +424,47 @@ async fn an_attached_pcm_sink_gets_the_callers_tone_decoded() {
     let ratio = tone_ratio(&heard[Frame::SAMPLES * 10..Frame::SAMPLES * 20]);
     assert!(ratio > 0.9, "caller's tone in the frames: {ratio:.3}");
 }
+
+/// The nice value of each of this process's threads named `media-N`.
+fn media_thread_nices() -> Vec<i32> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        // The engine's threads are media-0, media-1, ...
+        let is_media = comm
+            .trim_end()
+            .strip_prefix("media-")
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        if !is_media {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap();
+        // Fields after "(comm)": state is field 3, nice field 19.
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        out.push(rest.split(' ').nth(16).unwrap().parse().unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_threads_run_at_the_raised_priority_when_allowed() {
+    // Whether this process may lower a nice value (root or CAP_SYS_NICE), asked of a
+    // scratch thread.
+    let allowed = std::thread::spawn(|| rustix::process::setpriority_process(None, -1).is_ok())
+        .join()
+        .unwrap();
+    let sink = std::sync::Arc::new(Recorder {
+        raw: None,
+        got: Default::default(),
+    });
+    call_into_sink(32130, sink).await;
+    let nices = media_thread_nices();
+    assert!(!nices.is_empty(), "media threads found");
+    let want = if allowed {
+        bridge::media::engine::DEFAULT_NICE
+    } else {
+        0
+    };
+    assert!(nices.iter().all(|&n| n == want), "{nices:?}, want {want}");
+    assert_eq!(bridge::media::engine::nice_in_effect(), Some(want));
+}

@@ -109,6 +109,11 @@ struct RunArgs {
     /// this late; longer steps cost less CPU.
     #[arg(long, env = "SWITCHBOARD_MEDIA_STEP_MS", value_parser = clap::value_parser!(u64).range(1..=10))]
     media_step_ms: Option<u64>,
+    /// Nice value for the media threads (default -10: RTP before signalling and Realtime work
+    /// when the cores are busy; needs CAP_SYS_NICE, else they stay at 0 and the log says so).
+    /// 0 leaves them alone.
+    #[arg(long, env = "SWITCHBOARD_MEDIA_PRIORITY", allow_hyphen_values = true, value_parser = clap::value_parser!(i32).range(-20..=19))]
+    media_priority: Option<i32>,
     /// Session-Expires to ask of callers that support RFC 4028 timers (0 = off).
     #[arg(long, env = "SWITCHBOARD_SESSION_EXPIRES")]
     session_expires: Option<u32>,
@@ -273,6 +278,9 @@ fn build_config(args: &RunArgs) -> Result<BridgeConfig, settings::ConfigError> {
     }
     if let Some(ms) = args.media_step_ms {
         bridge::media::engine::set_step(Duration::from_millis(ms));
+    }
+    if let Some(nice) = args.media_priority {
+        bridge::media::engine::set_nice(nice);
     }
     if let Some(se) = args.session_expires {
         if se != 0 && se < 90 {

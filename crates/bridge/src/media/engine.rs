@@ -19,19 +19,24 @@ use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token};
 use rtp::Socket;
 use std::io::ErrorKind;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 /// How often a shard wakes by default: the bound on how late a packet leaves (plus the
 /// step's work).
 pub const DEFAULT_STEP: Duration = Duration::from_millis(2);
 
-/// A call's commands (play, flush, ...) are looked at every this many steps (calls take turns):
-/// a flush waits at most that long, and most steps skip the empty queues.
-const COMMAND_EVERY: usize = 2;
+/// A call's command queue is read when a sender flagged it (every command sets the call's
+/// `queued` flag), and every this many steps anyway (calls take turns): that is how a call
+/// whose senders are all gone without a `Stop` is noticed.
+const CHANNEL_CHECK_EVERY: usize = 50;
+
+/// The clock is read again after this many skipped calls (a step over 1,000 idle calls is
+/// tens of microseconds; one read each would cost as much as the skip saves).
+const CLOCK_EVERY: usize = 32;
 
 /// Packets read from one socket in one step at most: a flood on one call cannot hold the shard
 /// (the rest waits in the socket for the next step).
@@ -40,6 +45,16 @@ const READS_PER_STEP: usize = 32;
 /// Shards the engine starts with (0: one per available core). Set before the first call.
 static THREADS: AtomicUsize = AtomicUsize::new(0);
 static STEP_MICROS: AtomicUsize = AtomicUsize::new(0);
+/// The nice value the media threads ask for (-20..=19; 0 leaves them as started).
+static NICE: AtomicI32 = AtomicI32::new(DEFAULT_NICE);
+/// The nice value the first media thread runs at (`i32::MIN` until it has started).
+static NICE_IN_EFFECT: AtomicI32 = AtomicI32::new(i32::MIN);
+
+/// The media threads' default nice value: a packet due now goes before the signalling and
+/// Realtime work of the tokio threads (nice 0) when the cores are busy, as FreeSWITCH and
+/// Asterisk raise their media threads. Lowering nice needs CAP_SYS_NICE (or a RLIMIT_NICE
+/// that allows it); without it the threads stay at nice 0 and say so once.
+pub const DEFAULT_NICE: i32 = -10;
 static ENGINE: OnceLock<Engine> = OnceLock::new();
 
 /// How many media threads to run (0: one per core). Takes effect only before the first call.
@@ -52,6 +67,43 @@ pub fn set_threads(n: usize) {
 pub fn set_step(step: Duration) {
     let us = step.as_micros().clamp(1_000, 10_000) as usize;
     STEP_MICROS.store(us, Ordering::Relaxed);
+}
+
+/// The media threads' nice value (0: leave them as started). Takes effect only before the
+/// first call.
+pub fn set_nice(nice: i32) {
+    NICE.store(nice.clamp(-20, 19), Ordering::Relaxed);
+}
+
+/// Ask the scheduler to favour the calling (media) thread. On Linux a nice value belongs to
+/// a thread, so only this one changes.
+fn apply_nice(index: usize) {
+    let nice = NICE.load(Ordering::Relaxed);
+    if nice != 0 {
+        set_own_nice(index, nice);
+    }
+    if index == 0 {
+        if let Ok(now) = rustix::process::getpriority_process(None) {
+            NICE_IN_EFFECT.store(now, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The nice value the media threads run at, once they have started (`/stats`).
+pub fn nice_in_effect() -> Option<i32> {
+    Some(NICE_IN_EFFECT.load(Ordering::Relaxed)).filter(|&n| n != i32::MIN)
+}
+
+fn set_own_nice(index: usize, nice: i32) {
+    match rustix::process::setpriority_process(None, nice) {
+        Ok(()) => debug!(thread = index, nice, "media thread priority"),
+        // One line for the whole engine, from its first thread.
+        Err(e) if index == 0 => info!(
+            nice, error = %e,
+            "media threads stay at normal priority (raising it needs CAP_SYS_NICE or RLIMIT_NICE)"
+        ),
+        Err(_) => {}
+    }
 }
 
 fn step_length() -> Duration {
@@ -81,6 +133,8 @@ pub(super) struct NewCall {
     pub rtcp: std::net::UdpSocket,
     pub lease: Option<crate::ports::PortLease>,
     pub rx: mpsc::Receiver<MediaCmd>,
+    /// Set by the senders after each command.
+    pub queued: Arc<AtomicBool>,
     pub notes: mpsc::Sender<MediaNote>,
     pub span: tracing::Span,
 }
@@ -92,16 +146,14 @@ struct Shard {
 }
 
 /// Wakes a shard before its next step, for a command that should not wait for it (stop,
-/// flush, played-ms): every call's commands are then read at once.
+/// flush, played-ms); the step reads every call's queue that was flagged.
 #[derive(Clone, Debug)]
 pub struct ShardWaker {
     thread: std::thread::Thread,
-    urgent: Arc<AtomicBool>,
 }
 
 impl ShardWaker {
     pub fn wake(&self) {
-        self.urgent.store(true, Ordering::Release);
         self.thread.unpark();
     }
 }
@@ -121,18 +173,18 @@ fn engine() -> &'static Engine {
             let (tx, rx) = std_mpsc::channel();
             let calls = Arc::new(AtomicUsize::new(0));
             let load = calls.clone();
-            let urgent = Arc::new(AtomicBool::new(false));
-            let flag = urgent.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("media-{i}"))
-                .spawn(move || run(rx, load, flag));
+                .spawn(move || {
+                    apply_nice(i);
+                    run(rx, load)
+                });
             match spawned {
                 Ok(handle) => shards.push(Shard {
                     tx: Mutex::new(tx),
                     calls,
                     waker: ShardWaker {
                         thread: handle.thread().clone(),
-                        urgent,
                     },
                 }),
                 Err(e) => warn!(error = %e, "cannot start a media thread"),
@@ -175,10 +227,14 @@ struct Slot {
     /// only once it is closed.
     _lease: Option<crate::ports::PortLease>,
     rx: mpsc::Receiver<MediaCmd>,
+    queued: Arc<AtomicBool>,
     notes: mpsc::Sender<MediaNote>,
     span: tracing::Span,
     /// Edge-triggered readiness not yet drained (RTP, RTCP).
     readable: [bool; 2],
+    /// The session's next timer as of the last step: until then, a step with nothing read
+    /// and no command skips the call.
+    next_due: Option<Instant>,
 }
 
 fn token(index: usize, socket: Socket) -> Token {
@@ -186,7 +242,7 @@ fn token(index: usize, socket: Socket) -> Token {
 }
 
 /// One shard's loop; ends when the engine is gone (never, in a running process).
-fn run(new_calls: std_mpsc::Receiver<NewCall>, load: Arc<AtomicUsize>, urgent: Arc<AtomicBool>) {
+fn run(new_calls: std_mpsc::Receiver<NewCall>, load: Arc<AtomicUsize>) {
     let mut poll = match Poll::new() {
         Ok(p) => p,
         Err(e) => {
@@ -217,7 +273,6 @@ fn run(new_calls: std_mpsc::Receiver<NewCall>, load: Arc<AtomicUsize>, urgent: A
             }
             next = Instant::now() + step_len;
         }
-        let all_commands = urgent.swap(false, Ordering::AcqRel);
         while let Ok(c) = new_calls.try_recv() {
             if add(&poll, &mut slots, &mut free, c, &load) {
                 live += 1;
@@ -244,12 +299,16 @@ fn run(new_calls: std_mpsc::Receiver<NewCall>, load: Arc<AtomicUsize>, urgent: A
                 break;
             }
         }
+        let mut now = Instant::now();
         for (i, entry) in slots.iter_mut().enumerate() {
             let Some(slot) = entry.as_mut() else {
                 continue;
             };
-            let commands = all_commands || (steps + i).is_multiple_of(COMMAND_EVERY);
-            if !step(slot, &mut buf, commands) {
+            if i.is_multiple_of(CLOCK_EVERY) {
+                now = Instant::now();
+            }
+            let check = (steps + i).is_multiple_of(CHANNEL_CHECK_EVERY);
+            if !step(slot, &mut buf, check, now) {
                 if let Some(mut s) = entry.take() {
                     let _ = poll.registry().deregister(&mut s.rtp);
                     let _ = poll.registry().deregister(&mut s.rtcp);
@@ -302,10 +361,12 @@ fn add(
         rtcp: UdpSocket::from_std(c.rtcp),
         _lease: c.lease,
         rx: c.rx,
+        queued: c.queued,
         notes: c.notes,
         span: c.span,
         // Packets may have arrived before the registration: read once to find out.
         readable: [true, true],
+        next_due: None,
     };
     let r = poll
         .registry()
@@ -329,11 +390,12 @@ fn add(
     true
 }
 
-/// One step of one call: commands (when `commands`), received packets, due timers, what to
-/// send. `false` when the call's media has ended.
-fn step(slot: &mut Slot, buf: &mut [u8], commands: bool) -> bool {
-    // (commands == false: the queue waits for this call's turn)
-    let mut pending = commands;
+/// One step of one call: commands (when flagged, or `check`), received packets, due timers,
+/// what to send; a call with none of these is skipped (`now`: the step's clock, a few
+/// microseconds old at most). `false` when the call's media has ended.
+fn step(slot: &mut Slot, buf: &mut [u8], check: bool, now: Instant) -> bool {
+    let commanded = slot.queued.swap(false, Ordering::AcqRel) || check;
+    let mut pending = commanded;
     while pending {
         match slot.rx.try_recv() {
             Ok(MediaCmd::Stop) | Err(mpsc::error::TryRecvError::Disconnected) => {
@@ -350,6 +412,10 @@ fn step(slot: &mut Slot, buf: &mut [u8], commands: bool) -> bool {
             }
             Err(mpsc::error::TryRecvError::Empty) => pending = false,
         }
+    }
+    let idle = !commanded && slot.readable == [false, false];
+    if idle && slot.next_due.is_some_and(|due| due > now) {
+        return true;
     }
     let now = super::now();
     for socket in [Socket::Rtp, Socket::Rtcp] {
@@ -390,6 +456,7 @@ fn step(slot: &mut Slot, buf: &mut [u8], commands: bool) -> bool {
         slot.media.on_event(ev, &slot.notes, &slot.span);
     }
     send(slot);
+    slot.next_due = slot.media.session.poll_timeout();
     true
 }
 

@@ -16,6 +16,8 @@ use rtp::{Event as RtpEvent, Session, SessionConfig, Slot};
 use sip_proto::sdp::{Codec, CryptoSuite, Direction, Negotiated, SrtpKey};
 use sip_proto::CallHandle;
 use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
@@ -127,6 +129,8 @@ impl PortPair {
 pub struct MediaCommands {
     tx: mpsc::Sender<MediaCmd>,
     waker: engine::ShardWaker,
+    /// Set after each command: the media thread reads the queue only when it is.
+    queued: Arc<AtomicBool>,
 }
 
 impl MediaCommands {
@@ -134,6 +138,7 @@ impl MediaCommands {
     pub async fn send(&self, cmd: MediaCmd) -> Result<(), mpsc::error::SendError<MediaCmd>> {
         let urgent = urgent(&cmd);
         self.tx.send(cmd).await?;
+        self.queued.store(true, Ordering::Release);
         if urgent {
             self.waker.wake();
         }
@@ -152,6 +157,7 @@ fn urgent(cmd: &MediaCmd) -> bool {
 pub struct MediaHandle {
     tx: mpsc::Sender<MediaCmd>,
     waker: engine::ShardWaker,
+    queued: Arc<AtomicBool>,
     /// What the caller says, decoded to 24 kHz, one frame per 20 ms (bounded: if nobody
     /// reads, the oldest audio is lost, never memory). Taken by whoever consumes it.
     pub frames: Option<mpsc::Receiver<Frame>>,
@@ -163,7 +169,10 @@ impl MediaHandle {
         let urgent = urgent(&cmd);
         if self.tx.try_send(cmd).is_err() {
             debug!("media gone or busy");
-        } else if urgent {
+            return;
+        }
+        self.queued.store(true, Ordering::Release);
+        if urgent {
             self.waker.wake();
         }
     }
@@ -173,6 +182,7 @@ impl MediaHandle {
         MediaCommands {
             tx: self.tx.clone(),
             waker: self.waker.clone(),
+            queued: self.queued.clone(),
         }
     }
 }
@@ -237,6 +247,7 @@ pub fn start(
     seed: u64,
 ) -> Option<MediaHandle> {
     let (tx, rx) = mpsc::channel(64);
+    let queued = Arc::new(AtomicBool::new(false));
     let (frames_tx, frames_rx) = mpsc::channel(FRAMES_QUEUED);
     let media = match CallMedia::new(call, neg, srtp_key, settings, seed, frames_tx) {
         Ok(m) => m,
@@ -252,6 +263,7 @@ pub fn start(
         rtcp: pair.rtcp,
         lease: pair.lease,
         rx,
+        queued: queued.clone(),
         notes,
         span: tracing::Span::current(),
     });
@@ -262,6 +274,7 @@ pub fn start(
     Some(MediaHandle {
         tx,
         waker,
+        queued,
         frames: Some(frames_rx),
     })
 }
@@ -314,6 +327,8 @@ struct CallMedia {
     /// a complete batch.
     sink: Option<CallerSink>,
     sink_ready: bool,
+    /// The sink's [`CallerAudio::raw_codec`], read once at attach.
+    sink_raw: Option<PayloadCodec>,
     /// One 20 ms payload of silence in the call's codec (a lost packet, passed through raw).
     silence: Vec<u8>,
     /// Packets the socket refused (buffer full): dropped, never waited for.
@@ -367,6 +382,7 @@ impl CallMedia {
             frames_pending: Vec::new(),
             sink: None,
             sink_ready: false,
+            sink_raw: None,
             silence,
             send_errors: 0,
             first_frame: Vec::new(),
@@ -411,6 +427,7 @@ impl CallMedia {
             MediaCmd::Attach(sink) => {
                 // Frames decoded before this go first, in order.
                 self.hand_over_frames();
+                self.sink_raw = sink.0.raw_codec();
                 self.sink = Some(sink);
             }
             MediaCmd::Stop => {}
@@ -479,6 +496,7 @@ impl CallMedia {
                     std::mem::swap(&mut fresh.first_frame, &mut self.first_frame);
                     fresh.sink = self.sink.take();
                     fresh.sink_ready = self.sink_ready;
+                    fresh.sink_raw = self.sink_raw;
                     *self = fresh;
                 }
                 Err(e) => warn!(call = ?self.call, error = %e, "media update failed"),
@@ -493,7 +511,7 @@ impl CallMedia {
         let Some(sink) = &self.sink else {
             return false;
         };
-        if sink.0.raw_codec() != Some(codec_of(self.neg.codec)) {
+        if self.sink_raw != Some(codec_of(self.neg.codec)) {
             return false;
         }
         let ready = match slot {
