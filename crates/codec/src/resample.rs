@@ -12,6 +12,7 @@
 //! both the input and the output rate: a round trip (8k -> 24k -> 8k) then lines up exactly.
 
 use crate::error::ResampleError;
+use std::sync::{Arc, OnceLock};
 
 /// Stopband attenuation the Kaiser design aims at, in dB.
 const DESIGN_ATTENUATION_DB: f64 = 80.0;
@@ -97,13 +98,14 @@ pub struct Resampler {
     /// Taps per polyphase branch, a multiple of [`LANES`].
     taps_per_phase: usize,
     /// `up` branches of `taps_per_phase` taps, each reversed so a branch is a forward dot
-    /// product over the input history.
-    branches: Vec<f32>,
+    /// product over the input history. Shared by every resampler of the same rates: a
+    /// thousand calls read one copy, which stays in cache.
+    branches: Arc<[f32]>,
     /// `taps_per_phase - 1` samples of history, then the chunk being processed.
     window: Vec<f32>,
     /// Downsampling only: the taps split by input phase, `down` runs of
     /// `taps_per_phase / down` taps (tap `down * i + r` of the branch is tap `i` of run `r`).
-    down_taps: Vec<f32>,
+    down_taps: Arc<[f32]>,
     /// Downsampling scratch: one input phase, and the output summed over phases.
     phase_window: Vec<f32>,
     partial: Vec<f32>,
@@ -113,11 +115,20 @@ impl Resampler {
     /// A resampler from `from` Hz to `to` Hz. Supported: 8 000 <-> 24 000, 16 000 <-> 24 000,
     /// 24 000 <-> 48 000.
     pub fn new(from: u32, to: u32) -> Result<Self, ResampleError> {
-        let spec = SPECS
+        let index = SPECS
             .iter()
-            .copied()
-            .find(|s| s.from == from && s.to == to)
+            .position(|s| s.from == from && s.to == to)
             .ok_or(ResampleError::UnsupportedRates { from, to })?;
+        static DESIGNED: [OnceLock<Resampler>; SPECS.len()] =
+            [const { OnceLock::new() }; SPECS.len()];
+        // The filter is designed once per rate pair; each resampler clones the shared taps and
+        // gets its own history.
+        Ok(DESIGNED[index]
+            .get_or_init(|| Resampler::design(SPECS[index]))
+            .clone())
+    }
+
+    fn design(spec: Spec) -> Self {
         let prototype = design(&spec);
         let prototype_len = prototype.len();
         // Downsampling splits the taps into `down` runs, each a whole number of lanes.
@@ -136,7 +147,7 @@ impl Resampler {
                 *tap = prototype.get(phase + spec.up * j).copied().unwrap_or(0.0) as f32;
             }
         }
-        let down_taps = if spec.up == 1 {
+        let down_taps: Vec<f32> = if spec.up == 1 {
             let runs = taps_per_phase / spec.down;
             (0..spec.down)
                 .flat_map(|r| (0..runs).map(move |i| (r, i)))
@@ -145,16 +156,16 @@ impl Resampler {
         } else {
             Vec::new()
         };
-        Ok(Resampler {
+        Resampler {
             spec,
             prototype_len,
             taps_per_phase,
-            branches,
+            branches: branches.into(),
             window: vec![0.0; taps_per_phase - 1],
-            down_taps,
+            down_taps: down_taps.into(),
             phase_window: Vec::new(),
             partial: Vec::new(),
-        })
+        }
     }
 
     /// Input rate in Hz.

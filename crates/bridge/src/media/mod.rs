@@ -139,6 +139,7 @@ impl MediaCommands {
         let urgent = urgent(&cmd);
         self.tx.send(cmd).await?;
         self.queued.store(true, Ordering::Release);
+        self.waker.note_command();
         if urgent {
             self.waker.wake();
         }
@@ -172,6 +173,7 @@ impl MediaHandle {
             return;
         }
         self.queued.store(true, Ordering::Release);
+        self.waker.note_command();
         if urgent {
             self.waker.wake();
         }

@@ -4,7 +4,9 @@
 //! `sip-test/bench-calls` points every SIPp call's SDP at this one port: the bridge's RTP of
 //! all calls is echoed by one thread, as a carrier SBC would return it, instead of SIPp's
 //! thread per call (`-rtp_echo`), whose wakeups the bridge's `sendto` paid for on loopback.
-//! Loopback only.
+//! For the same reason it does not sleep in `recv`: it drains the socket every millisecond
+//! (so a packet comes back at most 1 ms later), and the sender never has a sleeping receiver
+//! to wake, as with an SBC across the network. Loopback only.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
@@ -40,7 +42,7 @@ fn main() {
             std::process::exit(1);
         }
     };
-    if let Err(e) = socket.set_read_timeout(Some(Duration::from_millis(200))) {
+    if let Err(e) = socket.set_nonblocking(true) {
         eprintln!("rtp-echo: {e}");
         std::process::exit(1);
     }
@@ -49,18 +51,19 @@ fn main() {
     let (mut echoed, mut failed) = (0u64, 0u64);
     let mut buf = [0u8; 2048];
     while Instant::now() < end {
-        match socket.recv_from(&mut buf) {
-            Ok((n, from)) => match socket.send_to(&buf[..n], from) {
-                Ok(_) => echoed += 1,
+        // Everything that arrived since the last pass, then a millisecond's nap.
+        loop {
+            match socket.recv_from(&mut buf) {
+                Ok((n, from)) => match socket.send_to(&buf[..n], from) {
+                    Ok(_) => echoed += 1,
+                    Err(_) => failed += 1,
+                },
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(_) => failed += 1,
-            },
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(_) => failed += 1,
+            }
         }
+        std::thread::sleep(Duration::from_millis(1));
     }
     println!("rtp-echo: echoed {echoed} datagrams, {failed} failed");
 }
