@@ -44,6 +44,21 @@ fn append_encode(c: &mut Criterion) {
     g.bench_function("g711_20ms", |b| {
         b.iter(|| support::encode_g711_append(black_box(&g711)))
     });
+    // The hot path's text (SIMD base64) against the `base64` crate's scalar engine on one
+    // 40 ms PCM append (what every call sends 25 times a second by default).
+    let pcm40: Vec<u8> = [frame.to_le_bytes(), frame.to_le_bytes()].concat();
+    g.throughput(Throughput::Bytes(pcm40.len() as u64));
+    g.bench_function("append_json_pcm24k_40ms", |b| {
+        b.iter(|| realtime::ClientEvent::append_json(black_box(&pcm40)))
+    });
+    g.bench_function("base64_crate_pcm24k_40ms", |b| {
+        b.iter(|| {
+            use base64::Engine as _;
+            let mut out = String::with_capacity(pcm40.len() / 3 * 4 + 4);
+            base64::engine::general_purpose::STANDARD.encode_string(black_box(&pcm40), &mut out);
+            out
+        })
+    });
     g.finish();
 }
 

@@ -139,7 +139,9 @@ impl ClientEvent {
         const TAIL: &str = r#""}"#;
         let mut json = String::with_capacity(HEAD.len() + audio.len().div_ceil(3) * 4 + TAIL.len());
         json.push_str(HEAD);
-        base64::engine::general_purpose::STANDARD.encode_string(audio, &mut json);
+        // SIMD base64 (AVX2/SSSE3 picked at run time): the caller's audio of every call goes
+        // through here 25 times a second; tested equal to the typed event's encoding.
+        base64_simd::STANDARD.encode_append(audio, &mut json);
         json.push_str(TAIL);
         json
     }

@@ -166,7 +166,7 @@ fn malformed_json_is_an_error_value() {
 /// (base64 padding 0, 1 and 2) and every byte value, and it parses back to the same audio.
 #[test]
 fn append_json_is_the_typed_append_serialized() {
-    for len in [0usize, 1, 2, 3, 160, 320, 959, 960, 1920] {
+    for len in [0usize, 1, 2, 3, 31, 32, 33, 160, 320, 959, 960, 1920, 3840] {
         let audio: Vec<u8> = (0..len).map(|i| (i * 37 % 256) as u8).collect();
         let fast = ClientEvent::append_json(&audio);
         let typed = ClientEvent::append(&audio).to_json().unwrap();
