@@ -134,35 +134,40 @@ async fn no_rtp_for_the_media_timeout_hangs_up_with_a_reason() {
         .unwrap();
 }
 
-/// The AI side's view: caller audio comes out as 24 kHz frames, audio played in goes out as
-/// RTP, a flush silences the caller's ear at once and reports what was really played.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn audio_port_frames_in_play_out_and_flush_reports_played_ms() {
-    use bridge::media::{self, MediaCmd, MediaMode, MediaSettings, PortPair};
+/// A PCMU call's media in port mode (what the AI side drives) on `port`, the caller at
+/// `caller`; `frames_batch` caller frames per hand-over. The notes receiver keeps the
+/// endpoint's side open.
+fn port_media(
+    port: u16,
+    caller: SocketAddr,
+    ops: Option<std::sync::Arc<bridge::metrics::OpsMetrics>>,
+    frames_batch: usize,
+) -> (
+    bridge::media::MediaHandle,
+    tokio::sync::mpsc::Receiver<bridge::media::MediaNote>,
+) {
+    use bridge::media::{self, MediaMode, MediaSettings, PortPair};
     use sip_proto::sdp::{Codec, Direction, Negotiated};
-    let caller = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let pair = PortPair::bind("127.0.0.1".parse().unwrap(), 32100).unwrap();
-    let bridge_rtp: SocketAddr = "127.0.0.1:32100".parse().unwrap();
+    let pair = PortPair::bind("127.0.0.1".parse().unwrap(), port).unwrap();
     let neg = Negotiated {
         codec: Codec::Pcmu,
         pt: 0,
         dtmf_pt: Some(101),
-        remote_rtp: Some(caller.local_addr().unwrap()),
+        remote_rtp: Some(caller),
         remote_direction: Direction::SendRecv,
         ptime: 20,
         audio_index: 0,
         srtp: None,
     };
-    let ops = std::sync::Arc::new(bridge::metrics::OpsMetrics::new());
     let settings = MediaSettings {
         mode: MediaMode::Port,
         media_timeout: Duration::from_secs(30),
         max_buffer_ms: 10_000,
-        ops: Some(ops.clone()),
-        frames_batch: 1,
+        ops,
+        frames_batch,
     };
-    let (notes_tx, _notes_rx) = tokio::sync::mpsc::channel(8);
-    let mut handle = media::start(
+    let (notes_tx, notes_rx) = tokio::sync::mpsc::channel(8);
+    let handle = media::start(
         sip_proto::CallHandle(1),
         pair,
         neg,
@@ -172,6 +177,19 @@ async fn audio_port_frames_in_play_out_and_flush_reports_played_ms() {
         7,
     )
     .unwrap();
+    (handle, notes_rx)
+}
+
+/// The AI side's view: caller audio comes out as 24 kHz frames, audio played in goes out as
+/// RTP, a flush silences the caller's ear at once and reports what was really played.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audio_port_frames_in_play_out_and_flush_reports_played_ms() {
+    use bridge::media::MediaCmd;
+    let caller = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let bridge_rtp: SocketAddr = "127.0.0.1:32100".parse().unwrap();
+    let ops = std::sync::Arc::new(bridge::metrics::OpsMetrics::new());
+    let (mut handle, _notes) =
+        port_media(32100, caller.local_addr().unwrap(), Some(ops.clone()), 1);
     let mut frames = handle.frames.take().unwrap();
 
     // Caller -> frames.
@@ -308,39 +326,10 @@ impl bridge::media::CallerAudio for Recorder {
 /// One call with `sink` attached; the caller sends 30 packets of tone in PCMU. Returns the
 /// payloads sent.
 async fn call_into_sink(port: u16, sink: std::sync::Arc<Recorder>) -> Vec<Vec<u8>> {
-    use bridge::media::{self, CallerSink, MediaCmd, MediaMode, MediaSettings, PortPair};
-    use sip_proto::sdp::{Codec, Direction, Negotiated};
+    use bridge::media::{CallerSink, MediaCmd};
     let caller = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let pair = PortPair::bind("127.0.0.1".parse().unwrap(), port).unwrap();
     let bridge_rtp = SocketAddr::from(([127, 0, 0, 1], port));
-    let neg = Negotiated {
-        codec: Codec::Pcmu,
-        pt: 0,
-        dtmf_pt: Some(101),
-        remote_rtp: Some(caller.local_addr().unwrap()),
-        remote_direction: Direction::SendRecv,
-        ptime: 20,
-        audio_index: 0,
-        srtp: None,
-    };
-    let settings = MediaSettings {
-        mode: MediaMode::Port,
-        media_timeout: Duration::from_secs(30),
-        max_buffer_ms: 10_000,
-        ops: None,
-        frames_batch: 2,
-    };
-    let (notes_tx, _notes_rx) = tokio::sync::mpsc::channel(8);
-    let mut handle = media::start(
-        sip_proto::CallHandle(1),
-        pair,
-        neg,
-        None,
-        settings,
-        notes_tx,
-        7,
-    )
-    .unwrap();
+    let (mut handle, _notes) = port_media(port, caller.local_addr().unwrap(), None, 2);
     let mut frames = handle.frames.take().unwrap();
     handle.send(MediaCmd::Attach(CallerSink(sink)));
     tokio::time::sleep(Duration::from_millis(50)).await;

@@ -88,9 +88,19 @@ impl Uplink {
         self.appended.swap(0, Ordering::Relaxed)
     }
 
-    /// Add `frames` frames already in `pending`; true once an append is complete.
-    fn added(&self, i: &mut Inner, frames: u32) -> bool {
-        i.pending_frames += frames;
+    /// `fill` adds `frames` 20 ms frames to the pending append; true once it is complete.
+    /// Detached: nothing is added and the frames are counted as dropped.
+    fn add(&self, frames: impl FnOnce(&Inner) -> u32, fill: impl FnOnce(&mut Inner)) -> bool {
+        let Ok(mut i) = self.inner.lock() else {
+            return false;
+        };
+        let n = frames(&i);
+        if i.outbox.is_none() {
+            bump(&self.counters.audio_frames_dropped, u64::from(n));
+            return false;
+        }
+        fill(&mut i);
+        i.pending_frames += n;
         i.pending_frames >= i.append_frames
     }
 }
@@ -101,30 +111,20 @@ impl CallerAudio for Uplink {
     }
 
     fn frame(&self, frame: &Frame) -> bool {
-        let Ok(mut guard) = self.inner.lock() else {
-            return false;
-        };
-        let i = &mut *guard;
-        if i.outbox.is_none() {
-            bump(&self.counters.audio_frames_dropped, 1);
-            return false;
-        }
-        i.wire.push_frame(frame, &mut i.pending);
-        self.added(i, 1)
+        self.add(
+            |_| 1,
+            |i| {
+                let Inner { wire, pending, .. } = i;
+                wire.push_frame(frame, pending);
+            },
+        )
     }
 
     fn payload(&self, payload: &[u8]) -> bool {
-        let Ok(mut guard) = self.inner.lock() else {
-            return false;
-        };
-        let i = &mut *guard;
-        if i.outbox.is_none() {
-            bump(&self.counters.audio_frames_dropped, 1);
-            return false;
-        }
-        i.pending.extend_from_slice(payload);
-        let frames = payload.len().div_ceil(i.frame_bytes).max(1) as u32;
-        self.added(i, frames)
+        self.add(
+            |i| payload.len().div_ceil(i.frame_bytes).max(1) as u32,
+            |i| i.pending.extend_from_slice(payload),
+        )
     }
 
     fn hand_over(&self) {

@@ -76,11 +76,19 @@ pub fn set_nice(nice: i32) {
 }
 
 /// Ask the scheduler to favour the calling (media) thread. On Linux a nice value belongs to
-/// a thread, so only this one changes.
+/// a thread, so only this one changes. The first thread logs a refusal and records the value
+/// in effect.
 fn apply_nice(index: usize) {
     let nice = NICE.load(Ordering::Relaxed);
     if nice != 0 {
-        set_own_nice(index, nice);
+        match rustix::process::setpriority_process(None, nice) {
+            Ok(()) => debug!(thread = index, nice, "media thread priority"),
+            Err(e) if index == 0 => info!(
+                nice, error = %e,
+                "media threads stay at normal priority (raising it needs CAP_SYS_NICE or RLIMIT_NICE)"
+            ),
+            Err(_) => {}
+        }
     }
     if index == 0 {
         if let Ok(now) = rustix::process::getpriority_process(None) {
@@ -92,18 +100,6 @@ fn apply_nice(index: usize) {
 /// The nice value the media threads run at, once they have started (`/stats`).
 pub fn nice_in_effect() -> Option<i32> {
     Some(NICE_IN_EFFECT.load(Ordering::Relaxed)).filter(|&n| n != i32::MIN)
-}
-
-fn set_own_nice(index: usize, nice: i32) {
-    match rustix::process::setpriority_process(None, nice) {
-        Ok(()) => debug!(thread = index, nice, "media thread priority"),
-        // One line for the whole engine, from its first thread.
-        Err(e) if index == 0 => info!(
-            nice, error = %e,
-            "media threads stay at normal priority (raising it needs CAP_SYS_NICE or RLIMIT_NICE)"
-        ),
-        Err(_) => {}
-    }
 }
 
 fn step_length() -> Duration {
@@ -155,14 +151,26 @@ pub struct ShardWaker {
     queued: Arc<AtomicBool>,
 }
 
-impl ShardWaker {
-    pub fn wake(&self) {
-        self.thread.unpark();
+/// What a call's command senders tell its shard after each command: the call's flag, the
+/// shard's flag, and for a command someone waits for, a wakeup.
+#[derive(Clone, Debug)]
+pub struct CallWaker {
+    shard: ShardWaker,
+    queued: Arc<AtomicBool>,
+}
+
+impl CallWaker {
+    pub(super) fn new(shard: ShardWaker, queued: Arc<AtomicBool>) -> Self {
+        CallWaker { shard, queued }
     }
 
-    /// A command was queued for one of the shard's calls (after setting the call's flag).
-    pub fn note_command(&self) {
+    /// A command was queued; `urgent`: wake the shard now instead of at its next step.
+    pub fn queued(&self, urgent: bool) {
         self.queued.store(true, Ordering::Release);
+        self.shard.queued.store(true, Ordering::Release);
+        if urgent {
+            self.shard.thread.unpark();
+        }
     }
 }
 

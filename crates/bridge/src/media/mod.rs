@@ -16,7 +16,7 @@ use rtp::{Event as RtpEvent, Session, SessionConfig, Slot};
 use sip_proto::sdp::{Codec, CryptoSuite, Direction, Negotiated, SrtpKey};
 use sip_proto::CallHandle;
 use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
@@ -128,9 +128,8 @@ impl PortPair {
 #[derive(Clone)]
 pub struct MediaCommands {
     tx: mpsc::Sender<MediaCmd>,
-    waker: engine::ShardWaker,
-    /// Set after each command: the media thread reads the queue only when it is.
-    queued: Arc<AtomicBool>,
+    /// Told after each command: the media thread reads the queue only then.
+    waker: engine::CallWaker,
 }
 
 impl MediaCommands {
@@ -138,11 +137,7 @@ impl MediaCommands {
     pub async fn send(&self, cmd: MediaCmd) -> Result<(), mpsc::error::SendError<MediaCmd>> {
         let urgent = urgent(&cmd);
         self.tx.send(cmd).await?;
-        self.queued.store(true, Ordering::Release);
-        self.waker.note_command();
-        if urgent {
-            self.waker.wake();
-        }
+        self.waker.queued(urgent);
         Ok(())
     }
 }
@@ -157,8 +152,7 @@ fn urgent(cmd: &MediaCmd) -> bool {
 /// The endpoint task's (and later the AI side's) grip on a call's media.
 pub struct MediaHandle {
     tx: mpsc::Sender<MediaCmd>,
-    waker: engine::ShardWaker,
-    queued: Arc<AtomicBool>,
+    waker: engine::CallWaker,
     /// What the caller says, decoded to 24 kHz, one frame per 20 ms (bounded: if nobody
     /// reads, the oldest audio is lost, never memory). Taken by whoever consumes it.
     pub frames: Option<mpsc::Receiver<Frame>>,
@@ -172,11 +166,7 @@ impl MediaHandle {
             debug!("media gone or busy");
             return;
         }
-        self.queued.store(true, Ordering::Release);
-        self.waker.note_command();
-        if urgent {
-            self.waker.wake();
-        }
+        self.waker.queued(urgent);
     }
 
     /// A sender for commands, for a consumer that needs `await` (playing audio).
@@ -184,7 +174,6 @@ impl MediaHandle {
         MediaCommands {
             tx: self.tx.clone(),
             waker: self.waker.clone(),
-            queued: self.queued.clone(),
         }
     }
 }
@@ -269,14 +258,13 @@ pub fn start(
         notes,
         span: tracing::Span::current(),
     });
-    let Ok(waker) = submitted else {
+    let Ok(shard) = submitted else {
         warn!(?call, "cannot start media: no media thread");
         return None;
     };
     Some(MediaHandle {
         tx,
-        waker,
-        queued,
+        waker: engine::CallWaker::new(shard, queued),
         frames: Some(frames_rx),
     })
 }
@@ -309,6 +297,14 @@ fn on_hold(remote: Direction) -> bool {
     matches!(remote, Direction::RecvOnly | Direction::Inactive)
 }
 
+/// An attached [`CallerAudio`], its raw codec (read once) and whether it holds a complete
+/// batch.
+struct Attached {
+    sink: CallerSink,
+    raw: Option<PayloadCodec>,
+    ready: bool,
+}
+
 struct CallMedia {
     call: CallHandle,
     settings: MediaSettings,
@@ -325,12 +321,8 @@ struct CallMedia {
     frames_dropped: u64,
     /// Decoded caller frames not yet handed over (up to `settings.frames_batch`).
     frames_pending: Vec<Frame>,
-    /// The attached consumer of caller audio (instead of `frames_tx`), and whether it holds
-    /// a complete batch.
-    sink: Option<CallerSink>,
-    sink_ready: bool,
-    /// The sink's [`CallerAudio::raw_codec`], read once at attach.
-    sink_raw: Option<PayloadCodec>,
+    /// The attached consumer of caller audio (instead of `frames_tx`).
+    attached: Option<Attached>,
     /// One 20 ms payload of silence in the call's codec (a lost packet, passed through raw).
     silence: Vec<u8>,
     /// Packets the socket refused (buffer full): dropped, never waited for.
@@ -382,9 +374,7 @@ impl CallMedia {
             frames_tx,
             frames_dropped: 0,
             frames_pending: Vec::new(),
-            sink: None,
-            sink_ready: false,
-            sink_raw: None,
+            attached: None,
             silence,
             send_errors: 0,
             first_frame: Vec::new(),
@@ -429,8 +419,11 @@ impl CallMedia {
             MediaCmd::Attach(sink) => {
                 // Frames decoded before this go first, in order.
                 self.hand_over_frames();
-                self.sink_raw = sink.0.raw_codec();
-                self.sink = Some(sink);
+                self.attached = Some(Attached {
+                    raw: sink.0.raw_codec(),
+                    sink,
+                    ready: false,
+                });
             }
             MediaCmd::Stop => {}
         }
@@ -452,15 +445,15 @@ impl CallMedia {
 
     /// A consumer's batch of caller frames is waiting.
     fn frames_ready(&self) -> bool {
-        self.sink_ready || self.frames_pending.len() >= self.settings.frames_batch.max(1)
+        self.attached.as_ref().is_some_and(|a| a.ready)
+            || self.frames_pending.len() >= self.settings.frames_batch.max(1)
     }
 
     /// Pending caller frames to the consumer; a full queue drops (and counts) them.
     fn hand_over_frames(&mut self) {
-        if std::mem::take(&mut self.sink_ready) {
-            if let Some(sink) = &self.sink {
-                sink.0.hand_over();
-            }
+        if let Some(a) = self.attached.as_mut().filter(|a| a.ready) {
+            a.ready = false;
+            a.sink.0.hand_over();
         }
         for frame in self.frames_pending.drain(..) {
             if self.frames_tx.try_send(frame).is_err() {
@@ -496,9 +489,7 @@ impl CallMedia {
                     // a codec change.
                     std::mem::swap(&mut fresh.playout, &mut self.playout);
                     std::mem::swap(&mut fresh.first_frame, &mut self.first_frame);
-                    fresh.sink = self.sink.take();
-                    fresh.sink_ready = self.sink_ready;
-                    fresh.sink_raw = self.sink_raw;
+                    fresh.attached = self.attached.take();
                     *self = fresh;
                 }
                 Err(e) => warn!(call = ?self.call, error = %e, "media update failed"),
@@ -510,21 +501,18 @@ impl CallMedia {
     /// The slot's payload to a raw (G.711 pass-through) consumer, undecoded; false if the
     /// slot needs decoding (no such consumer, or not its codec).
     fn caller_raw(&mut self, slot: &Slot) -> bool {
-        let Some(sink) = &self.sink else {
+        let codec = codec_of(self.neg.codec);
+        let Some(a) = self.attached.as_mut().filter(|a| a.raw == Some(codec)) else {
             return false;
         };
-        if self.sink_raw != Some(codec_of(self.neg.codec)) {
-            return false;
-        }
-        let ready = match slot {
+        a.ready |= match slot {
             Slot::Audio {
                 payload_type,
                 payload,
-            } if *payload_type == self.neg.pt => sink.0.payload(payload),
+            } if *payload_type == self.neg.pt => a.sink.0.payload(payload),
             Slot::Audio { .. } | Slot::Silence => false,
-            Slot::Missing { .. } => sink.0.payload(&self.silence),
+            Slot::Missing { .. } => a.sink.0.payload(&self.silence),
         };
-        self.sink_ready |= ready;
         true
     }
 
@@ -550,9 +538,9 @@ impl CallMedia {
         let Some(frame) = heard else {
             return;
         };
-        match (self.settings.mode, &self.sink) {
+        match (self.settings.mode, self.attached.as_mut()) {
             (MediaMode::Echo, _) => self.playout.push_frame(&self.echo_item, frame),
-            (MediaMode::Port, Some(sink)) => self.sink_ready |= sink.0.frame(&frame),
+            (MediaMode::Port, Some(a)) => a.ready |= a.sink.0.frame(&frame),
             // Handed over by the engine once the step's packets are sent (`frames_ready`):
             // waking the consumer's thread may preempt ours.
             (MediaMode::Port, None) => self.frames_pending.push(frame),
