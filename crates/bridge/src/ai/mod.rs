@@ -557,9 +557,16 @@ async fn drive(
         dtmf,
         internal,
     } = io;
+    let mut attached: Option<Arc<Outbox>> = None;
     loop {
         // Appends go to whichever connection is live now (a handoff may have switched it).
-        uplink.attach(&live.outbox);
+        if !attached
+            .as_ref()
+            .is_some_and(|o| Arc::ptr_eq(o, &live.outbox))
+        {
+            uplink.attach(&live.outbox);
+            attached = Some(live.outbox.clone());
+        }
         live.tracker.on_audio_appended(uplink.take_appended());
         let deadline = agents
             .as_ref()

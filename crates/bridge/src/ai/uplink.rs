@@ -61,13 +61,12 @@ impl Uplink {
     }
 
     /// Appends go to `outbox` from now on (a fresh connection, or the next agent's session).
-    /// A partial append is kept: it is the caller's next 20 ms either way.
+    /// A partial append is kept: it is the caller's next 20 ms either way. The media thread
+    /// takes this lock for every frame: callers attach only when the connection changed, so
+    /// a tokio thread holding it cannot be preempted and keep the media thread waiting.
     pub fn attach(&self, outbox: &Arc<Outbox>) {
         if let Ok(mut i) = self.inner.lock() {
-            let same = i.outbox.as_ref().is_some_and(|o| Arc::ptr_eq(o, outbox));
-            if !same {
-                i.outbox = Some(outbox.clone());
-            }
+            i.outbox = Some(outbox.clone());
         }
     }
 
