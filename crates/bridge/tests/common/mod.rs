@@ -229,6 +229,17 @@ pub fn tone_ratio(samples: &[i16]) -> f64 {
     tone_share(samples, 1000.0)
 }
 
+/// How many whole 20 ms frames of 24 kHz `samples` are mostly [`tone`]'s 1 kHz. Judged frame
+/// by frame (a frame holds whole 1 kHz periods, so its share does not depend on its phase): a
+/// concealed frame between two late packets breaks the phase of a long window without the
+/// caller's audio being any less there.
+pub fn toned_frames(samples: &[i16]) -> usize {
+    samples
+        .chunks_exact(Frame::SAMPLES)
+        .filter(|f| tone_ratio(f) > 0.9)
+        .count()
+}
+
 /// An unlabelled sample's value in Prometheus text (0 when absent).
 pub fn metric(text: &str, name: &str) -> u64 {
     text.lines()
