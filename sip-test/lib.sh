@@ -91,6 +91,20 @@ stop_bridge() {
 
 # stats_field ADMIN_PORT FIELD: one number from GET /stats (empty if unreachable).
 # ---- capture --------------------------------------------------------------------------
+# start_hostclock OUT SECONDS: the machine's own timer stalls during a capture, the reference
+# rtpcheck.py --host-stalls subtracts from the bridge's RTP intervals (sip-test/hostclock.py:
+# one pinned process per CPU at the media threads' nice). Sets CLOCK_PID; stop it with
+# stop_hostclock (it also stops by itself after SECONDS).
+start_hostclock() {
+    timeout -k 2 $(($2 + 10)) python3 "$SIPTEST_DIR/hostclock.py" "$1" "$2" &
+    CLOCK_PID=$!
+}
+
+stop_hostclock() {
+    kill -TERM "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
+
 # start_capture PCAP LOG FILTER SECONDS: tshark on lo writing PCAP; returns once the capture is
 # live, i.e. a probe datagram (to udp port 9, a port no check reads) shows up in tshark's packet
 # list. "Capturing on" is printed before dumpcap sees packets: a call placed in that window lost
