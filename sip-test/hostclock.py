@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
 """The machine's own timer stalls, as a reference for RTP spacing checks.
 
-Usage: hostclock.py OUT SECONDS [NICE]
+Usage: hostclock.py OUT SECONDS
 
-One process per CPU this runs on, each pinned to its CPU, at NICE (default -10, the media
-threads' default; 0 when not allowed, as the bridge falls back), wakes every 2 ms like a
-media shard and writes to OUT one line per wakeup more than 3 ms late:
+One process per CPU this runs on, each pinned to its CPU, wakes every 2 ms like a media shard
+and writes to OUT one line per wakeup more than 3 ms late:
 
     CPU EXPECTED_EPOCH ACTUAL_EPOCH
+
+The reference runs above every ordinary thread: SCHED_FIFO priority 1 where allowed (root or
+CAP_SYS_NICE; it is awake a few microseconds per wakeup), else nice -20, else as started. So
+the bridge's own load cannot delay it, and what it sees late is the machine: the host not
+running the vCPU, interrupts. OUT's first line says which ("# policy fifo|nice-20|nice0").
 
 A VM's idle vCPU whose timer interrupt comes late (perf sched timehist on this machine,
 2026-12-02: CPU 0 idle for 16.9 ms, then the media thread, baresip's audio thread and an
@@ -25,12 +29,21 @@ STEP = 0.002
 LATE = 0.003
 
 
-def probe(cpu, out, seconds, nice):
-    os.sched_setaffinity(0, {cpu})
+def raise_priority():
     try:
-        os.nice(nice)
-    except OSError:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+        return "fifo"
+    except (OSError, AttributeError):
         pass
+    try:
+        os.nice(-20)
+        return "nice-20"
+    except OSError:
+        return "nice0"
+
+
+def probe(cpu, out, seconds):
+    os.sched_setaffinity(0, {cpu})
     end = time.monotonic() + seconds
     nxt = time.monotonic() + STEP
     with open(out, "a", buffering=1) as f:
@@ -51,11 +64,13 @@ def probe(cpu, out, seconds, nice):
 
 
 def main():
-    if len(sys.argv) not in (3, 4):
+    if len(sys.argv) != 3:
         sys.exit(__doc__)
     out, seconds = sys.argv[1], float(sys.argv[2])
-    nice = int(sys.argv[3]) if len(sys.argv) == 4 else -10
-    open(out, "w").close()
+    # Before the fork: the children inherit it (the parent only waits).
+    policy = raise_priority()
+    with open(out, "w") as f:
+        f.write(f"# policy {policy}\n")
     children = []
     for cpu in sorted(os.sched_getaffinity(0)):
         pid = os.fork()
@@ -63,7 +78,7 @@ def main():
             signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
             signal.signal(signal.SIGINT, lambda *_: os._exit(0))
             try:
-                probe(cpu, out, seconds, nice)
+                probe(cpu, out, seconds)
             finally:
                 os._exit(0)
         children.append(pid)

@@ -11,7 +11,7 @@ Prints one line per check, "NAME PASS|FAIL figures", and exits 1 if any check fa
   rtp-spacing  median inter-arrival 20 ms +- 2 ms and no gap > 40 ms after the first packet
 
 --host-stalls FILE: the machine's own timer stalls in the same run (sip-test/hostclock.py: one
-pinned reference thread per CPU, lines "CPU EXPECTED ACTUAL" in epoch seconds). An interval's
+pinned reference per CPU at SCHED_FIFO, lines "CPU EXPECTED ACTUAL" in epoch seconds). An interval's
 length counts minus the longest time one CPU's reference was stalled inside it: a VM whose idle
 vCPU wakes 17 ms late delays the bridge's next packet as much, at any priority, and that is not
 the bridge's gap; a gap the reference did not see is. A timestamp step of k x TS_STEP (the
@@ -29,7 +29,7 @@ def load_stalls(path):
     with open(path) as f:
         for line in f:
             p = line.split()
-            if len(p) != 3:
+            if line.startswith("#") or len(p) != 3:
                 continue
             try:
                 stalls.setdefault(int(p[0]), []).append((float(p[1]), float(p[2])))

@@ -288,6 +288,9 @@ struct StatsBody {
     media_nice: Option<i32>,
     /// Realtime sessions: opens, losses, reconnects, audio sent and dropped, errors.
     realtime: Option<AiStats>,
+    /// RTP packets sent more than 20 ms after their deadline, by the wall-clock millisecond
+    /// they left (the last 1,024 such milliseconds): when, not only how many.
+    late_sends: crate::metrics::LateLog,
 }
 
 async fn stats(State(s): State<AdminState>) -> impl IntoResponse {
@@ -303,6 +306,7 @@ async fn stats(State(s): State<AdminState>) -> impl IntoResponse {
         media_threads,
         media_nice: crate::media::engine::nice_in_effect(),
         realtime: s.ai.as_ref().map(|c| c.snapshot()),
+        late_sends: s.ops.late_sends(),
     })
 }
 

@@ -344,10 +344,35 @@ pub const JITTER_SECONDS_BUCKETS: [f64; 8] = [0.001, 0.005, 0.01, 0.02, 0.04, 0.
 pub const SEND_LATENESS_BUCKETS: [f64; 9] =
     [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16];
 
+/// How many wall-clock milliseconds with a packet sent more than 20 ms late
+/// [`OpsMetrics::late_sends`] remembers (the oldest go first).
+pub const LATE_LOG_MS: usize = 1024;
+
+/// Packets that left more than 20 ms after their deadline in one wall-clock millisecond.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct LateSends {
+    /// When they left: milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    pub packets: u64,
+    /// The latest of them, after its deadline, in microseconds.
+    pub max_late_us: u64,
+}
+
+/// The recent [`LateSends`], and how many older milliseconds were forgotten.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct LateLog {
+    pub recent: std::collections::VecDeque<LateSends>,
+    pub forgotten_ms: u64,
+}
+
 /// Operations metrics of calls and media (issue 7), next to the seed's [`Metrics`].
 pub struct OpsMetrics {
     calls_ended: LabelledCounter<1>,
     rtp_send_lateness: Histogram,
+    /// When the packets over 20 ms late left: a histogram says how many, this says when, so a
+    /// stall of the machine itself (a VM's vCPU not running) can be told from the bridge's
+    /// own (`sip-test/bench-calls` holds it against a reference per CPU).
+    late_log: Mutex<LateLog>,
     setup_seconds: Histogram,
     rtp_packets_received: AtomicU64,
     rtp_packets_lost: AtomicU64,
@@ -395,6 +420,7 @@ impl OpsMetrics {
             rtp_concealed: AtomicU64::new(0),
             rtp_jitter_seconds: Histogram::new(&JITTER_SECONDS_BUCKETS),
             rtp_send_lateness: Histogram::new(&SEND_LATENESS_BUCKETS),
+            late_log: Mutex::new(LateLog::default()),
             srtp_auth_failed: AtomicU64::new(0),
             srtp_replayed: AtomicU64::new(0),
             sip_tls_handshakes: LabelledCounter::new(["result"]),
@@ -420,6 +446,41 @@ impl OpsMetrics {
     /// One RTP packet went out `late` after its deadline (every call, every 20 ms).
     pub fn observe_send_lateness(&self, late: std::time::Duration) {
         self.rtp_send_lateness.observe(late.as_secs_f64());
+        if late > Duration::from_millis(20) {
+            let at_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            self.note_late(at_ms, late);
+        }
+    }
+
+    fn note_late(&self, at_ms: u64, late: Duration) {
+        let late_us = late.as_micros() as u64;
+        let Ok(mut log) = self.late_log.lock() else {
+            return;
+        };
+        match log.recent.back_mut() {
+            Some(last) if last.at_ms == at_ms => {
+                last.packets += 1;
+                last.max_late_us = last.max_late_us.max(late_us);
+            }
+            _ => {
+                if log.recent.len() == LATE_LOG_MS {
+                    log.recent.pop_front();
+                    log.forgotten_ms += 1;
+                }
+                log.recent.push_back(LateSends {
+                    at_ms,
+                    packets: 1,
+                    max_late_us: late_us,
+                });
+            }
+        }
+    }
+
+    /// Packets sent more than 20 ms late, by the millisecond they left (`/stats`).
+    pub fn late_sends(&self) -> LateLog {
+        self.late_log.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
     /// A call's media ended with these totals.
@@ -956,6 +1017,51 @@ mod tests {
         assert_eq!(
             value(&samples, "switchboard_calls_ended_total", &[]),
             4000.0
+        );
+    }
+
+    #[test]
+    fn late_sends_are_logged_by_the_millisecond_and_the_oldest_forgotten() {
+        let ops = OpsMetrics::new();
+        ops.observe_send_lateness(Duration::from_millis(20)); // on the bound: not late
+        assert!(ops.late_sends().recent.is_empty());
+        ops.note_late(1_000, Duration::from_micros(21_500));
+        ops.note_late(1_000, Duration::from_micros(41_000));
+        ops.note_late(1_000, Duration::from_micros(25_000));
+        ops.note_late(1_003, Duration::from_micros(22_000));
+        let log = ops.late_sends();
+        assert_eq!(
+            Vec::from(log.recent),
+            vec![
+                LateSends {
+                    at_ms: 1_000,
+                    packets: 3,
+                    max_late_us: 41_000
+                },
+                LateSends {
+                    at_ms: 1_003,
+                    packets: 1,
+                    max_late_us: 22_000
+                },
+            ]
+        );
+        for ms in 0..LATE_LOG_MS as u64 {
+            ops.note_late(2_000 + ms, Duration::from_millis(30));
+        }
+        let log = ops.late_sends();
+        assert_eq!(log.recent.len(), LATE_LOG_MS);
+        assert_eq!(log.forgotten_ms, 2);
+        assert_eq!(log.recent.front().map(|l| l.at_ms), Some(2_000));
+        // Through the public path: a real late packet lands with the clock's millisecond.
+        let before = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        ops.observe_send_lateness(Duration::from_millis(33));
+        let last = ops.late_sends().recent.back().copied().unwrap();
+        assert!(
+            last.at_ms >= before && last.max_late_us == 33_000,
+            "{last:?}"
         );
     }
 

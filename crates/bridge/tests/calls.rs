@@ -193,10 +193,22 @@ async fn drain_refuses_new_calls_keeps_active_ones_and_stops_when_idle() {
     active.learn(&ok.to_bytes());
     sock.send_to(&active.ack_2xx(), server).await.unwrap();
     bridge.drain();
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The endpoint task takes the drain on its next turn: wait until it says so (a fixed
+    // sleep raced it on a loaded CI machine and the late call got its 200).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !bridge.snapshot().draining {
+        assert!(tokio::time::Instant::now() < deadline, "draining in time");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let mut late = Uac::new("late", sock.local_addr().unwrap(), server);
     sock.send_to(&late.invite(&[]), server).await.unwrap();
-    let r = recv_response(&sock, "INVITE").await;
+    // The late call's own answer (not a retransmission of the active call's 200).
+    let r = loop {
+        let r = recv_response(&sock, "INVITE").await;
+        if r.headers.get(&sip_msg::HeaderName::CallId) == Some(late.call_id.as_str()) {
+            break r;
+        }
+    };
     assert_eq!(r.status, 503);
     assert!(r.headers.get(&sip_msg::HeaderName::RetryAfter).is_some());
     // The active call is still served; when it ends, the bridge stops.

@@ -121,6 +121,15 @@ async fn a_returning_caller_is_met_with_what_the_last_call_left() {
         list.contains("\"agent\":\"router\"") && list.contains("\"state\":\"answered\""),
         "{list}"
     );
+    // `/stats` says when packets left over 20 ms late (a list, empty or not: this machine may
+    // stall), next to the media threads' load.
+    let stats = http_get(admin, "/stats").await;
+    let body = stats.split("\r\n\r\n").nth(1).unwrap_or(&stats);
+    let v: serde_json::Value =
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {stats}"));
+    assert!(v["late_sends"]["recent"].is_array(), "{stats}");
+    assert!(v["late_sends"]["forgotten_ms"].is_u64(), "{stats}");
+    assert!(v["media_calls"].as_u64() >= Some(1), "{stats}");
     let gone = http("DELETE", admin, &format!("/calls/{}", second.uac.call_id)).await;
     assert!(
         gone.starts_with("HTTP/1.1 200") || gone.starts_with("HTTP/1.0 200"),
