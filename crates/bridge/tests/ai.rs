@@ -443,14 +443,19 @@ async fn g711_pass_through_talks_pcmu_to_the_model_and_the_caller_hears_its_tone
     );
     // The simulator answered with its 440 Hz tone in u-law; decoded and brought back to
     // 24 kHz, the caller hears that tone (raw u-law bytes taken as PCM would be noise).
+    // Judged in 50 ms blocks (22 whole periods): the pattern is 250 ms on, 50 ms off, and a
+    // block that takes in an edge of the gap is not clean. Where the gaps fall against the
+    // blocks depends on when the recording started; with 50 ms blocks at least 4 of every 6
+    // loud ones are clean wherever that is (100 ms blocks: 1 of 3 at worst, as a loaded CI
+    // machine found).
     let shares: Vec<f64> = heard
-        .chunks_exact(2400)
+        .chunks_exact(1200)
         .filter(|b| b.iter().map(|&x| i64::from(x).abs()).max().unwrap_or(0) > 3000)
         .map(|b| common::tone_share(b, 440.0))
         .collect();
     let clean = shares.iter().filter(|&&r| r > 0.8).count();
     assert!(
-        clean >= 5,
+        clean >= 8 && clean * 2 >= shares.len(),
         "440 Hz blocks heard: {clean} of {} ({shares:?})",
         shares.len()
     );
