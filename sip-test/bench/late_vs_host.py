@@ -13,6 +13,7 @@ stalled between the latest packet's deadline and its send is taken off its laten
 still over 20 ms is the bridge's own. Prints one line:
 
   late_ms=M packets=P host_excused=E own=O longest_host_ms=L host_stalls=S forgotten_ms=F
+  slow_steps=N slow_woke_late_max_ms=W slow_work_max_ms=K
 
 own counts every packet of a millisecond whose latest packet is still over 20 ms late. When the
 bridge's log no longer reaches back to T0 (more late milliseconds than it holds), nothing is
@@ -52,8 +53,14 @@ def main():
         own, excused = -1, 0
     in_window = [(s, e) for v in stalls.values() for s, e in v if s < t1 and e > t0]
     longest = max((e - s for s, e in in_window), default=0.0) * 1000.0
+    # The media engine's steps that ended over 10 ms after their timer: woken late (scheduler
+    # or machine) or slow work (its calls).
+    slow = [x for x in stats.get("media_slow_steps") or [] if t0 <= x["at_ms"] / 1000.0 <= t1]
+    woke = max((x["woke_late_us"] for x in slow), default=0) / 1000.0
+    work = max((x["work_us"] for x in slow), default=0) / 1000.0
     print(f"late_ms={len(recent)} packets={packets} host_excused={excused} own={own} "
-          f"longest_host_ms={longest:.1f} host_stalls={len(in_window)} forgotten_ms={forgotten}")
+          f"longest_host_ms={longest:.1f} host_stalls={len(in_window)} forgotten_ms={forgotten} "
+          f"slow_steps={len(slow)} slow_woke_late_max_ms={woke:.1f} slow_work_max_ms={work:.1f}")
 
 
 if __name__ == "__main__":

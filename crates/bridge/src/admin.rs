@@ -207,6 +207,7 @@ async fn metrics(State(s): State<AdminState>) -> impl IntoResponse {
     ];
     let mut body = String::with_capacity(8192);
     s.ops.render_into(&mut body, &gauges, &counters);
+    crate::metrics::render_media_engine(&mut body);
     if let Some(st) = s.records.as_ref().and_then(|r| r.memory.write_stats()) {
         let store = [(
             "switchboard_records_queued",
@@ -291,6 +292,9 @@ struct StatsBody {
     /// RTP packets sent more than 20 ms after their deadline, by the wall-clock millisecond
     /// they left (the last 1,024 such milliseconds): when, not only how many.
     late_sends: crate::metrics::LateLog,
+    /// Media engine steps that ended more than 10 ms after their timer (the last 256): when,
+    /// which thread, how late it woke, how long its work took.
+    media_slow_steps: Vec<crate::media::engine::SlowStep>,
 }
 
 async fn stats(State(s): State<AdminState>) -> impl IntoResponse {
@@ -307,6 +311,7 @@ async fn stats(State(s): State<AdminState>) -> impl IntoResponse {
         media_nice: crate::media::engine::nice_in_effect(),
         realtime: s.ai.as_ref().map(|c| c.snapshot()),
         late_sends: s.ops.late_sends(),
+        media_slow_steps: crate::media::engine::slow_steps(),
     })
 }
 

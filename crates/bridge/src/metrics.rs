@@ -282,7 +282,7 @@ impl<const N: usize> LabelledCounter<N> {
 /// A histogram with fixed buckets. Each observation lands in exactly one slot (the first bound
 /// it does not exceed, or the overflow slot), and the count is the sum of the slots, so a
 /// render always has `+Inf` equal to `_count` even while other threads observe.
-struct Histogram {
+pub(crate) struct Histogram {
     bounds: &'static [f64],
     /// One slot per bound, then the overflow slot.
     slots: Box<[AtomicU64]>,
@@ -291,7 +291,7 @@ struct Histogram {
 }
 
 impl Histogram {
-    fn new(bounds: &'static [f64]) -> Self {
+    pub(crate) fn new(bounds: &'static [f64]) -> Self {
         Self {
             bounds,
             slots: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
@@ -299,7 +299,7 @@ impl Histogram {
         }
     }
 
-    fn observe(&self, v: f64) {
+    pub(crate) fn observe(&self, v: f64) {
         if v.is_nan() {
             return;
         }
@@ -330,6 +330,33 @@ impl Histogram {
         let _ = writeln!(out, "{name}_sum {}", float(sum));
         let _ = writeln!(out, "{name}_count {cumulative}");
     }
+}
+
+/// Upper bounds of the media engine's step histograms (work in one step; how late a shard woke
+/// for it).
+pub const MEDIA_STEP_BUCKETS: [f64; 9] = [
+    0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.04,
+];
+
+/// The media engine's two step histograms, in Prometheus text: an operator's early warning
+/// (work approaching the 2 ms step means the shards are full) and the scheduler's share of any
+/// lateness (a shard woken late by the machine, not slowed by its calls).
+pub fn render_media_engine(out: &mut String) {
+    let (work, woke) = crate::media::engine::step_histograms();
+    header(
+        out,
+        "switchboard_media_step_seconds",
+        "Work of one media engine step (every call due on one thread), seconds.",
+        "histogram",
+    );
+    work.render(out, "switchboard_media_step_seconds");
+    header(
+        out,
+        "switchboard_media_wakeup_lateness_seconds",
+        "How long after its timer a media thread ran its step, seconds.",
+        "histogram",
+    );
+    woke.render(out, "switchboard_media_wakeup_lateness_seconds");
 }
 
 /// Upper bounds of `switchboard_call_setup_seconds` (INVITE -> ACK of our 200).

@@ -305,6 +305,16 @@ async fn audio_port_frames_in_play_out_and_flush_reports_played_ms() {
     ops.render_into(&mut text, &[], &[]);
     let count = common::metric(&text, "switchboard_rtp_send_lateness_seconds_count");
     assert!(count >= 20, "send lateness observed per packet: {count}");
+    // And every media engine step, its work and how late its thread woke.
+    let mut engine = String::new();
+    bridge::metrics::render_media_engine(&mut engine);
+    for name in [
+        "switchboard_media_step_seconds_count",
+        "switchboard_media_wakeup_lateness_seconds_count",
+    ] {
+        let steps = common::metric(&engine, name);
+        assert!(steps >= 100, "{name}: {steps}");
+    }
 }
 
 /// A caller-audio sink that records what the media thread gives it.

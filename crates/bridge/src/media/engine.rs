@@ -57,6 +57,80 @@ static NICE_IN_EFFECT: AtomicI32 = AtomicI32::new(i32::MIN);
 pub const DEFAULT_NICE: i32 = -10;
 static ENGINE: OnceLock<Engine> = OnceLock::new();
 
+/// A step that ended more than [`SLOW_STEP`] after its timer is remembered ([`slow_steps`]).
+pub const SLOW_STEP: Duration = Duration::from_millis(10);
+/// How many slow steps are remembered (the oldest go first).
+const SLOW_STEPS_KEPT: usize = 256;
+
+/// A media engine step that ended late: whether the thread woke late (the scheduler, or the
+/// machine) or its work took long (its calls).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct SlowStep {
+    /// When it ended: milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    /// The media thread's index.
+    pub shard: usize,
+    pub woke_late_us: u64,
+    pub work_us: u64,
+}
+
+struct StepStats {
+    work: crate::metrics::Histogram,
+    woke_late: crate::metrics::Histogram,
+    slow: Mutex<std::collections::VecDeque<SlowStep>>,
+}
+
+static STEP_STATS: OnceLock<StepStats> = OnceLock::new();
+
+fn step_stats() -> &'static StepStats {
+    STEP_STATS.get_or_init(|| StepStats {
+        work: crate::metrics::Histogram::new(&crate::metrics::MEDIA_STEP_BUCKETS),
+        woke_late: crate::metrics::Histogram::new(&crate::metrics::MEDIA_STEP_BUCKETS),
+        slow: Mutex::new(std::collections::VecDeque::with_capacity(SLOW_STEPS_KEPT)),
+    })
+}
+
+/// The step histograms (work, wakeup lateness) for `/metrics`.
+pub(crate) fn step_histograms() -> (
+    &'static crate::metrics::Histogram,
+    &'static crate::metrics::Histogram,
+) {
+    let s = step_stats();
+    (&s.work, &s.woke_late)
+}
+
+/// The recent slow steps, oldest first (`/stats`).
+pub fn slow_steps() -> Vec<SlowStep> {
+    step_stats()
+        .slow
+        .lock()
+        .map(|q| q.iter().copied().collect())
+        .unwrap_or_default()
+}
+
+/// One step's timing: into the histograms, and into the slow log when it ended late.
+fn record_step(shard: usize, woke_late: Duration, work: Duration) {
+    let s = step_stats();
+    s.work.observe(work.as_secs_f64());
+    s.woke_late.observe(woke_late.as_secs_f64());
+    if woke_late + work > SLOW_STEP {
+        let at_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        if let Ok(mut q) = s.slow.lock() {
+            if q.len() == SLOW_STEPS_KEPT {
+                q.pop_front();
+            }
+            q.push_back(SlowStep {
+                at_ms,
+                shard,
+                woke_late_us: woke_late.as_micros() as u64,
+                work_us: work.as_micros() as u64,
+            });
+        }
+    }
+}
+
 /// How many media threads to run (0: one per core). Takes effect only before the first call.
 pub fn set_threads(n: usize) {
     THREADS.store(n, Ordering::Relaxed);
@@ -195,7 +269,7 @@ fn engine() -> &'static Engine {
                 .name(format!("media-{i}"))
                 .spawn(move || {
                     apply_nice(i);
-                    run(rx, load, any_queued)
+                    run(i, rx, load, any_queued)
                 });
             match spawned {
                 Ok(handle) => shards.push(Shard {
@@ -270,6 +344,7 @@ fn token(index: usize, socket: Socket) -> Token {
 
 /// One shard's loop; ends when the engine is gone (never, in a running process).
 fn run(
+    shard: usize,
     new_calls: std_mpsc::Receiver<NewCall>,
     load: Arc<AtomicUsize>,
     any_queued: Arc<AtomicBool>,
@@ -291,9 +366,12 @@ fn run(
     let step_len = step_length();
     let mut steps = 0usize;
     let mut next = Instant::now() + step_len;
+    // The timer the thread last slept for (None: it did not sleep, or a call just came).
+    let mut slept_until: Option<Instant> = None;
     loop {
         if live == 0 {
             // Nothing to pace: sleep until a call comes.
+            slept_until = None;
             match new_calls.recv() {
                 Ok(c) => {
                     if add(&poll, &mut slots, &mut hot, &mut free, c, &load) {
@@ -306,6 +384,10 @@ fn run(
             }
             next = Instant::now() + step_len;
         }
+        let woke = Instant::now();
+        let woke_late = slept_until
+            .take()
+            .map_or(Duration::ZERO, |t| woke.saturating_duration_since(t));
         while let Ok(c) = new_calls.try_recv() {
             if add(&poll, &mut slots, &mut hot, &mut free, c, &load) {
                 live += 1;
@@ -367,6 +449,7 @@ fn run(
         }
         steps = steps.wrapping_add(1);
         let now = Instant::now();
+        record_step(shard, woke_late, now.saturating_duration_since(woke));
         if now >= next {
             next += step_len;
             if next <= now {
@@ -379,6 +462,8 @@ fn run(
         // early: ticks keep their deadlines).
         if next > now {
             std::thread::park_timeout(next - now);
+            // An early wakeup (a command) is not late; one past the timer is.
+            slept_until = Some(next);
         }
     }
 }
@@ -525,5 +610,44 @@ fn send(slot: &mut Slot) {
             slot.media.send_errors += 1;
             debug!(to = %t.to, error = %e, "rtp send");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_step_that_ends_late_is_remembered_with_its_cause() {
+        // A shard index no machine has: other tests' real steps share the log.
+        let marker = usize::MAX - 1;
+        let ours = || -> Vec<SlowStep> {
+            slow_steps()
+                .into_iter()
+                .filter(|s| s.shard == marker)
+                .collect()
+        };
+        let count = || -> u64 {
+            let mut text = String::new();
+            crate::metrics::render_media_engine(&mut text);
+            text.lines()
+                .find_map(|l| l.strip_prefix("switchboard_media_step_seconds_count "))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        let before = count();
+        record_step(marker, Duration::from_millis(1), Duration::from_millis(2));
+        assert!(ours().is_empty(), "3 ms is on time");
+        record_step(
+            marker,
+            Duration::from_millis(12),
+            Duration::from_micros(300),
+        );
+        record_step(marker, Duration::ZERO, Duration::from_millis(11));
+        let slow = ours();
+        assert_eq!(slow.len(), 2, "{slow:?}");
+        assert_eq!((slow[0].woke_late_us, slow[0].work_us), (12_000, 300));
+        assert_eq!((slow[1].woke_late_us, slow[1].work_us), (0, 11_000));
+        assert!(count() >= before + 3);
     }
 }
