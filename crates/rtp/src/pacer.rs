@@ -46,6 +46,16 @@ impl Pacer {
         self.due(self.next)
     }
 
+    /// Whether a tick has been handed out yet.
+    pub fn started(&self) -> bool {
+        self.next > 0
+    }
+
+    /// The period between ticks.
+    pub fn period(&self) -> Duration {
+        self.period
+    }
+
     /// The tick due at or before `now`, if any; at most one per call.
     pub fn poll(&mut self, now: Instant) -> Option<Tick> {
         if now < self.next_deadline() {

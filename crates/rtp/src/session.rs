@@ -527,6 +527,23 @@ impl Session {
         }
     }
 
+    /// Moves the packet clock so the first tick is due at `first` instead of at creation, and
+    /// every 20 ms after it. A media engine pacing many calls on one thread uses it to spread
+    /// their ticks over the period: calls that arrive in step (a load generator's fixed rate,
+    /// an SBC's batch) would otherwise all be due in the same instant, and the last of them
+    /// would leave as late as the work for all the others. Only before the first tick (the
+    /// RTP timestamps follow the tick count, so nothing the peer sees changes): false, and
+    /// nothing moved, once one has gone or the session is closed.
+    pub fn align_ticks(&mut self, first: Instant) -> bool {
+        if self.pacer.started() || self.closed {
+            return false;
+        }
+        self.pacer = Pacer::new(first, self.pacer.period());
+        self.last_tick_due = first;
+        self.timers.set(Timer::Tick, first);
+        true
+    }
+
     /// Drives timers; call when `poll_timeout` is reached (early calls are harmless).
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.closed {

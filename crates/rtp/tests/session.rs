@@ -488,3 +488,45 @@ fn rfc5761_rtcp_mux_demultiplexed_on_the_rtp_socket() {
     );
     assert!(r.sent.iter().any(|(_, t)| rtp::packet::is_rtcp(&t.bytes)));
 }
+
+#[test]
+fn align_ticks_moves_the_packet_clock_before_the_first_tick_only() {
+    let peer = addr("192.0.2.1:4000");
+    let mut r = Rig::new(SessionConfig::new(Some(peer), 0, 8000, 7));
+    let t0 = r.clock.now();
+    let ms = Duration::from_millis;
+    // A media engine puts this call's ticks 7 ms into the period.
+    assert!(r.s.align_ticks(t0 + ms(7)));
+    assert_eq!(r.s.poll_timeout(), Some(t0 + ms(7)));
+    r.s.handle_timeout(t0 + ms(5));
+    r.drain();
+    assert!(
+        r.sent.iter().all(|(_, t)| t.socket != Socket::Rtp),
+        "nothing before the first aligned tick"
+    );
+    r.run_until(t0 + ms(70));
+    let rtp_at: Vec<Instant> = r
+        .sent
+        .iter()
+        .filter(|(_, t)| t.socket == Socket::Rtp)
+        .map(|(at, _)| *at)
+        .collect();
+    assert_eq!(
+        rtp_at,
+        vec![t0 + ms(7), t0 + ms(27), t0 + ms(47), t0 + ms(67)],
+        "every 20 ms from the aligned start"
+    );
+    let packets: Vec<RtpPacket> = r
+        .sent
+        .iter()
+        .filter(|(_, t)| t.socket == Socket::Rtp)
+        .map(|(_, t)| RtpPacket::parse(&t.bytes).unwrap())
+        .collect();
+    for w in packets.windows(2) {
+        assert_eq!(w[1].sequence, w[0].sequence.wrapping_add(1));
+        assert_eq!(w[1].timestamp, w[0].timestamp.wrapping_add(160));
+    }
+    // Once a tick has gone the clock stays.
+    assert!(!r.s.align_ticks(t0 + ms(80)));
+    assert_eq!(r.s.poll_timeout(), Some(t0 + ms(87)));
+}

@@ -72,6 +72,56 @@ pub struct SlowStep {
     pub shard: usize,
     pub woke_late_us: u64,
     pub work_us: u64,
+    /// Of that work, until the last due packet had left (the first pass).
+    pub sends_us: u64,
+    /// CPU time the thread got during that work (less than `work_us`: it was preempted or
+    /// waited; about as much: the work itself, kernel sends included).
+    pub cpu_us: u64,
+    /// Calls stepped with a tick due or a command (the first pass). Not named `calls`:
+    /// scripts read `/stats`' live call count by that name.
+    pub stepped: usize,
+    /// Calls that only had packets to read (the second pass).
+    pub deferred: usize,
+    /// Context switches during the work: waits (voluntary) and preemptions (involuntary).
+    pub waits: u64,
+    pub preemptions: u64,
+}
+
+/// What one step did, for [`record_step`].
+struct Work {
+    total: Duration,
+    sends: Duration,
+    cpu: Duration,
+    stepped: usize,
+    deferred: usize,
+    /// Voluntary and involuntary context switches during the work.
+    switches: (u64, u64),
+}
+
+/// This thread's context switches so far: (voluntary, involuntary). A slow step with
+/// voluntary ones waited (a lock, a page fault); with involuntary ones it was preempted.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn thread_switches() -> (u64, u64) {
+    // SAFETY: getrusage writes the struct it is given and nothing else.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut u) } != 0 {
+        return (0, 0);
+    }
+    (u.ru_nvcsw.max(0) as u64, u.ru_nivcsw.max(0) as u64)
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn thread_switches() -> (u64, u64) {
+    (0, 0)
+}
+
+/// This thread's CPU time (0 where the clock is missing).
+fn thread_cpu() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(
+        t.tv_sec.max(0) as u64,
+        t.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
 }
 
 struct StepStats {
@@ -109,11 +159,11 @@ pub fn slow_steps() -> Vec<SlowStep> {
 }
 
 /// One step's timing: into the histograms, and into the slow log when it ended late.
-fn record_step(shard: usize, woke_late: Duration, work: Duration) {
+fn record_step(shard: usize, woke_late: Duration, work: Work) {
     let s = step_stats();
-    s.work.observe(work.as_secs_f64());
+    s.work.observe(work.total.as_secs_f64());
     s.woke_late.observe(woke_late.as_secs_f64());
-    if woke_late + work > SLOW_STEP {
+    if woke_late + work.total > SLOW_STEP {
         let at_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
@@ -125,7 +175,13 @@ fn record_step(shard: usize, woke_late: Duration, work: Duration) {
                 at_ms,
                 shard,
                 woke_late_us: woke_late.as_micros() as u64,
-                work_us: work.as_micros() as u64,
+                work_us: work.total.as_micros() as u64,
+                sends_us: work.sends.as_micros() as u64,
+                cpu_us: work.cpu.as_micros() as u64,
+                stepped: work.stepped,
+                deferred: work.deferred,
+                waits: work.switches.0,
+                preemptions: work.switches.1,
             });
         }
     }
@@ -323,6 +379,63 @@ struct Slot {
     queued: Arc<AtomicBool>,
     notes: mpsc::Sender<MediaNote>,
     span: tracing::Span,
+    /// Its bucket in the shard's [`Phases`].
+    phase: usize,
+}
+
+/// The 20 ms packet period of a shard, cut in one bucket per step: each new call's ticks go
+/// in the emptiest bucket ([`rtp::Session::align_ticks`]), so every step sends for about the
+/// same number of calls. Calls arriving in step (SIPp at a fixed rate puts every call of a
+/// second in one or two places of the period) would otherwise be due together, and the last
+/// of them would leave as late as the work for all the others (a 1,000-call bench on this
+/// VM had steps sending for all 500 calls of a shard at once, 5-20 ms each).
+struct Phases {
+    epoch: Instant,
+    bucket: Duration,
+    load: Vec<usize>,
+}
+
+/// The packet period the phases spread (20 ms ptime).
+const PACKET_PERIOD: Duration = Duration::from_millis(20);
+
+impl Phases {
+    fn new(epoch: Instant, step: Duration) -> Self {
+        let n = (PACKET_PERIOD.as_micros() / step.as_micros().max(1)).clamp(1, 64) as usize;
+        Phases {
+            epoch,
+            bucket: PACKET_PERIOD / n as u32,
+            load: vec![0; n],
+        }
+    }
+
+    /// The emptiest bucket (the first of equals) and the first instant at or after `now`
+    /// that starts it.
+    fn assign(&mut self, now: Instant) -> (usize, Instant) {
+        let (b, _) = self
+            .load
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, l)| **l)
+            .unwrap_or((0, &0));
+        if let Some(l) = self.load.get_mut(b) {
+            *l += 1;
+        }
+        let period = PACKET_PERIOD.as_nanos();
+        let since = now.saturating_duration_since(self.epoch).as_nanos();
+        let offset = self.bucket.as_nanos() * b as u128;
+        let mut start = since - since % period + offset;
+        if start < since {
+            start += period;
+        }
+        let first = self.epoch + Duration::from_nanos(u64::try_from(start).unwrap_or(u64::MAX));
+        (b, first)
+    }
+
+    fn release(&mut self, b: usize) {
+        if let Some(l) = self.load.get_mut(b) {
+            *l = l.saturating_sub(1);
+        }
+    }
 }
 
 /// What a step looks at for every call, kept apart from the calls in one small array: a step
@@ -363,7 +476,9 @@ fn run(
     let mut free: Vec<usize> = Vec::new();
     let mut live = 0usize;
     let mut buf = vec![0u8; 2048];
+    let mut deferred: Vec<usize> = Vec::new();
     let step_len = step_length();
+    let mut phases = Phases::new(Instant::now(), step_len);
     let mut steps = 0usize;
     let mut next = Instant::now() + step_len;
     // The timer the thread last slept for (None: it did not sleep, or a call just came).
@@ -374,7 +489,15 @@ fn run(
             slept_until = None;
             match new_calls.recv() {
                 Ok(c) => {
-                    if add(&poll, &mut slots, &mut hot, &mut free, c, &load) {
+                    if add(
+                        &poll,
+                        &mut slots,
+                        &mut hot,
+                        &mut free,
+                        &mut phases,
+                        c,
+                        &load,
+                    ) {
                         live += 1;
                     } else {
                         continue;
@@ -385,11 +508,22 @@ fn run(
             next = Instant::now() + step_len;
         }
         let woke = Instant::now();
+        let cpu0 = thread_cpu();
+        let switches0 = thread_switches();
+        let mut stepped = 0usize;
         let woke_late = slept_until
             .take()
             .map_or(Duration::ZERO, |t| woke.saturating_duration_since(t));
         while let Ok(c) = new_calls.try_recv() {
-            if add(&poll, &mut slots, &mut hot, &mut free, c, &load) {
+            if add(
+                &poll,
+                &mut slots,
+                &mut hot,
+                &mut free,
+                &mut phases,
+                c,
+                &load,
+            ) {
                 live += 1;
             }
         }
@@ -416,28 +550,48 @@ fn run(
         }
         let flags = any_queued.swap(false, Ordering::AcqRel);
         let mut now = Instant::now();
+        // First every call with a tick due or a command: what leaves on time is decided here.
+        // A call that only has packets to read waits for the second pass: after a burst (a
+        // peer that was stalled sends 20 ms of every call at once) reading all of them first
+        // would hold back the sends of the calls after them by as long.
+        deferred.clear();
         for (i, (entry, h)) in slots.iter_mut().zip(hot.iter_mut()).enumerate() {
             if i.is_multiple_of(CLOCK_EVERY) {
                 now = Instant::now();
             }
-            let check = (steps + i).is_multiple_of(CHANNEL_CHECK_EVERY);
-            // Most calls, most steps: nothing read, no command, no timer due.
-            let quiet = !flags && !check && h.readable == [false, false];
-            if !h.live || (quiet && h.next_due.is_some_and(|due| due > now)) {
+            if !h.live {
                 continue;
             }
             let Some(slot) = entry.as_mut() else {
                 continue;
             };
-            if !step(slot, h, &mut buf, flags, check, now) {
-                *h = Hot::default();
-                if let Some(mut s) = entry.take() {
-                    let _ = poll.registry().deregister(&mut s.rtp);
-                    let _ = poll.registry().deregister(&mut s.rtcp);
+            let check = (steps + i).is_multiple_of(CHANNEL_CHECK_EVERY);
+            let commanded = check || (flags && slot.queued.load(Ordering::Acquire));
+            let due = h.next_due.is_none_or(|due| due <= now);
+            if !commanded && !due {
+                // Most calls, most steps: nothing to send, no command; maybe packets to read.
+                if h.readable != [false, false] {
+                    deferred.push(i);
                 }
-                free.push(i);
+                continue;
+            }
+            stepped += 1;
+            if !step(slot, h, &mut buf, flags, check, now) {
+                end_slot(&poll, entry, h, &mut free, &mut phases, i, &load);
                 live -= 1;
-                load.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        let sends_done = Instant::now();
+        for &i in &deferred {
+            let (Some(entry), Some(h)) = (slots.get_mut(i), hot.get_mut(i)) else {
+                continue;
+            };
+            let Some(slot) = entry.as_mut() else {
+                continue;
+            };
+            if !step(slot, h, &mut buf, false, false, Instant::now()) {
+                end_slot(&poll, entry, h, &mut free, &mut phases, i, &load);
+                live -= 1;
             }
         }
         // Then the consumers: each wakeup of a Realtime task may preempt this thread, so
@@ -449,7 +603,21 @@ fn run(
         }
         steps = steps.wrapping_add(1);
         let now = Instant::now();
-        record_step(shard, woke_late, now.saturating_duration_since(woke));
+        record_step(
+            shard,
+            woke_late,
+            Work {
+                total: now.saturating_duration_since(woke),
+                sends: sends_done.saturating_duration_since(woke),
+                cpu: thread_cpu().saturating_sub(cpu0),
+                stepped,
+                deferred: deferred.len(),
+                switches: {
+                    let (v, i) = thread_switches();
+                    (v.saturating_sub(switches0.0), i.saturating_sub(switches0.1))
+                },
+            },
+        );
         if now >= next {
             next += step_len;
             if next <= now {
@@ -468,12 +636,33 @@ fn run(
     }
 }
 
+/// A call's media ended: its sockets leave the poll and its slot is free again.
+fn end_slot(
+    poll: &Poll,
+    entry: &mut Option<Slot>,
+    h: &mut Hot,
+    free: &mut Vec<usize>,
+    phases: &mut Phases,
+    i: usize,
+    load: &AtomicUsize,
+) {
+    *h = Hot::default();
+    if let Some(mut s) = entry.take() {
+        let _ = poll.registry().deregister(&mut s.rtp);
+        let _ = poll.registry().deregister(&mut s.rtcp);
+        phases.release(s.phase);
+    }
+    free.push(i);
+    load.fetch_sub(1, Ordering::Relaxed);
+}
+
 /// Register a new call's sockets; `false` (and the call ended) if epoll refuses them.
 fn add(
     poll: &Poll,
     slots: &mut Vec<Option<Slot>>,
     hot: &mut Vec<Hot>,
     free: &mut Vec<usize>,
+    phases: &mut Phases,
     c: NewCall,
     load: &AtomicUsize,
 ) -> bool {
@@ -491,6 +680,7 @@ fn add(
         queued: c.queued,
         notes: c.notes,
         span: c.span,
+        phase: 0,
     };
     let r = poll
         .registry()
@@ -509,6 +699,15 @@ fn add(
         free.push(index);
         load.fetch_sub(1, Ordering::Relaxed);
         return false;
+    }
+    // Its ticks in the emptiest part of the period (before its first tick: the call was
+    // created moments ago and nothing has polled it since).
+    let (phase, first) = phases.assign(Instant::now());
+    if slot.media.session.align_ticks(first) {
+        slot.phase = phase;
+    } else {
+        phases.release(phase);
+        slot.phase = usize::MAX;
     }
     slots[index] = Some(slot);
     hot[index] = Hot {
@@ -618,6 +817,40 @@ mod tests {
     use super::*;
 
     #[test]
+    fn phases_spread_calls_arriving_together_over_the_period() {
+        let epoch = Instant::now();
+        let ms = Duration::from_millis;
+        let mut p = Phases::new(epoch, ms(2));
+        assert_eq!(p.load.len(), 10);
+        // Twenty calls in the same instant, 33 ms after the shard started.
+        let now = epoch + ms(33);
+        let got: Vec<(usize, Instant)> = (0..20).map(|_| p.assign(now)).collect();
+        assert_eq!(p.load, vec![2; 10], "two per bucket");
+        for (b, first) in &got {
+            assert!(
+                *first >= now && *first < now + ms(20),
+                "{b}: within one period"
+            );
+            let offset = first.duration_since(epoch).as_micros() % 20_000;
+            assert_eq!(
+                offset,
+                *b as u128 * 2_000,
+                "bucket {b} starts {offset} us in"
+            );
+        }
+        // A call ends: the next one takes its place.
+        p.release(7);
+        assert_eq!(p.assign(now).0, 7);
+        // A 5 ms step: four buckets of 5 ms; a step longer than the period: one.
+        assert_eq!(Phases::new(epoch, ms(5)).load.len(), 4);
+        assert_eq!(Phases::new(epoch, ms(30)).load.len(), 1);
+        assert_eq!(
+            Phases::new(epoch, ms(30)).assign(epoch + ms(3)).1,
+            epoch + ms(20)
+        );
+    }
+
+    #[test]
     fn a_step_that_ends_late_is_remembered_with_its_cause() {
         // A shard index no machine has: other tests' real steps share the log.
         let marker = usize::MAX - 1;
@@ -636,18 +869,27 @@ mod tests {
                 .unwrap_or(0)
         };
         let before = count();
-        record_step(marker, Duration::from_millis(1), Duration::from_millis(2));
+        let ms = Duration::from_millis;
+        let work = |total, cpu, stepped| Work {
+            total,
+            sends: total / 2,
+            cpu,
+            stepped,
+            deferred: 3,
+            switches: (1, 2),
+        };
+        record_step(marker, ms(1), work(ms(2), ms(2), 5));
         assert!(ours().is_empty(), "3 ms is on time");
-        record_step(
-            marker,
-            Duration::from_millis(12),
-            Duration::from_micros(300),
-        );
-        record_step(marker, Duration::ZERO, Duration::from_millis(11));
+        record_step(marker, ms(12), work(Duration::from_micros(300), ms(0), 1));
+        record_step(marker, Duration::ZERO, work(ms(11), ms(4), 700));
         let slow = ours();
         assert_eq!(slow.len(), 2, "{slow:?}");
         assert_eq!((slow[0].woke_late_us, slow[0].work_us), (12_000, 300));
         assert_eq!((slow[1].woke_late_us, slow[1].work_us), (0, 11_000));
+        assert_eq!((slow[1].cpu_us, slow[1].stepped), (4_000, 700));
+        assert_eq!((slow[1].sends_us, slow[1].deferred), (5_500, 3));
+        assert_eq!((slow[1].waits, slow[1].preemptions), (1, 2));
+        assert_eq!((slow[1].cpu_us, slow[1].stepped), (4_000, 700));
         assert!(count() >= before + 3);
     }
 }
