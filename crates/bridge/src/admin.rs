@@ -287,6 +287,8 @@ struct StatsBody {
     media_calls: usize,
     /// The media threads' nice value (`--media-priority`; null before the first call).
     media_nice: Option<i32>,
+    /// Their SCHED_RR priority with `--media-priority rt` (null: ordinary threads).
+    media_realtime: Option<u8>,
     /// Realtime sessions: opens, losses, reconnects, audio sent and dropped, errors.
     realtime: Option<AiStats>,
     /// RTP packets sent more than 20 ms after their deadline, by the wall-clock millisecond
@@ -309,6 +311,7 @@ async fn stats(State(s): State<AdminState>) -> impl IntoResponse {
         media_calls: media_threads.iter().sum(),
         media_threads,
         media_nice: crate::media::engine::nice_in_effect(),
+        media_realtime: crate::media::engine::realtime_in_effect(),
         realtime: s.ai.as_ref().map(|c| c.snapshot()),
         late_sends: s.ops.late_sends(),
         media_slow_steps: crate::media::engine::slow_steps(),

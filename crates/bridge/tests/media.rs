@@ -5,7 +5,7 @@ mod common;
 
 use bridge::{Bridge, BridgeConfig};
 use codec::{Decoder, Encoder, Frame, PayloadCodec};
-use common::{rtp_packet, tone, tone_ratio, toned_frames};
+use common::{port_media, rtp_packet, tone, tone_ratio, toned_frames};
 use sip_msg::{Request, Response, SipHeaders};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -132,52 +132,6 @@ async fn no_rtp_for_the_media_timeout_hangs_up_with_a_reason() {
     sip.send_to(&ok.to_bytes(), bye.top_via().map(|_| server).unwrap())
         .await
         .unwrap();
-}
-
-/// A PCMU call's media in port mode (what the AI side drives) on `port`, the caller at
-/// `caller`; `frames_batch` caller frames per hand-over. The notes receiver keeps the
-/// endpoint's side open.
-fn port_media(
-    port: u16,
-    caller: SocketAddr,
-    ops: Option<std::sync::Arc<bridge::metrics::OpsMetrics>>,
-    frames_batch: usize,
-) -> (
-    bridge::media::MediaHandle,
-    tokio::sync::mpsc::Receiver<bridge::media::MediaNote>,
-) {
-    use bridge::media::{self, MediaMode, MediaSettings, PortPair};
-    use sip_proto::sdp::{Codec, Direction, Negotiated};
-    let pair = PortPair::bind("127.0.0.1".parse().unwrap(), port).unwrap();
-    let neg = Negotiated {
-        codec: Codec::Pcmu,
-        pt: 0,
-        dtmf_pt: Some(101),
-        remote_rtp: Some(caller),
-        remote_direction: Direction::SendRecv,
-        ptime: 20,
-        audio_index: 0,
-        srtp: None,
-    };
-    let settings = MediaSettings {
-        mode: MediaMode::Port,
-        media_timeout: Duration::from_secs(30),
-        max_buffer_ms: 10_000,
-        ops,
-        frames_batch,
-    };
-    let (notes_tx, notes_rx) = tokio::sync::mpsc::channel(8);
-    let handle = media::start(
-        sip_proto::CallHandle(1),
-        pair,
-        neg,
-        None,
-        settings,
-        notes_tx,
-        7,
-    )
-    .unwrap();
-    (handle, notes_rx)
 }
 
 /// The AI side's view: caller audio comes out as 24 kHz frames, audio played in goes out as

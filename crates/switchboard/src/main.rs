@@ -45,6 +45,28 @@ enum LogFormat {
     Json,
 }
 
+/// `--media-priority`: a nice value, or real-time SCHED_RR at a priority.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum MediaPriority {
+    Nice(i32),
+    Realtime(u8),
+}
+
+fn parse_media_priority(s: &str) -> Result<MediaPriority, String> {
+    let bad = || format!("{s:?}: a nice value -20..19, `rt` or `rt:N` with N 1..99");
+    match s.strip_prefix("rt") {
+        Some("") => Ok(MediaPriority::Realtime(10)),
+        Some(rest) => match rest.strip_prefix(':').map(str::parse::<u8>) {
+            Some(Ok(n)) if (1..=99).contains(&n) => Ok(MediaPriority::Realtime(n)),
+            _ => Err(bad()),
+        },
+        None => match s.parse::<i32>() {
+            Ok(n) if (-20..=19).contains(&n) => Ok(MediaPriority::Nice(n)),
+            _ => Err(bad()),
+        },
+    }
+}
+
 /// `--realtime-audio`: what the Realtime socket carries.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum RealtimeAudio {
@@ -109,11 +131,12 @@ struct RunArgs {
     /// this late; longer steps cost less CPU.
     #[arg(long, env = "SWITCHBOARD_MEDIA_STEP_MS", value_parser = clap::value_parser!(u64).range(1..=10))]
     media_step_ms: Option<u64>,
-    /// Nice value for the media threads (default -10: RTP before signalling and Realtime work
-    /// when the cores are busy; needs CAP_SYS_NICE, else they stay at 0 and the log says so).
-    /// 0 leaves them alone.
-    #[arg(long, env = "SWITCHBOARD_MEDIA_PRIORITY", allow_hyphen_values = true, value_parser = clap::value_parser!(i32).range(-20..=19))]
-    media_priority: Option<i32>,
+    /// Media thread priority: a nice value -20..19 (default -10: RTP before signalling and
+    /// Realtime work when the cores are busy; 0 leaves them alone), or `rt` / `rt:N` for
+    /// real-time SCHED_RR at priority N (default 10, 1..99), as FreeSWITCH's -rp. Both need
+    /// CAP_SYS_NICE; refused, the log says so and they fall back (rt: to nice -10).
+    #[arg(long, env = "SWITCHBOARD_MEDIA_PRIORITY", allow_hyphen_values = true, value_parser = parse_media_priority)]
+    media_priority: Option<MediaPriority>,
     /// Session-Expires to ask of callers that support RFC 4028 timers (0 = off).
     #[arg(long, env = "SWITCHBOARD_SESSION_EXPIRES")]
     session_expires: Option<u32>,
@@ -279,8 +302,10 @@ fn build_config(args: &RunArgs) -> Result<BridgeConfig, settings::ConfigError> {
     if let Some(ms) = args.media_step_ms {
         bridge::media::engine::set_step(Duration::from_millis(ms));
     }
-    if let Some(nice) = args.media_priority {
-        bridge::media::engine::set_nice(nice);
+    match args.media_priority {
+        Some(MediaPriority::Nice(nice)) => bridge::media::engine::set_nice(nice),
+        Some(MediaPriority::Realtime(p)) => bridge::media::engine::set_realtime(p),
+        None => {}
     }
     if let Some(se) = args.session_expires {
         if se != 0 && se < 90 {
@@ -679,6 +704,27 @@ fn main() -> ExitCode {
         Command::Sim(args) => {
             init_logging(LogFormat::Human);
             runtime().map_or(ExitCode::from(1), |rt| rt.block_on(sim(args)))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{parse_media_priority, MediaPriority};
+
+    #[test]
+    fn media_priority_values() {
+        assert_eq!(parse_media_priority("-10"), Ok(MediaPriority::Nice(-10)));
+        assert_eq!(parse_media_priority("0"), Ok(MediaPriority::Nice(0)));
+        assert_eq!(parse_media_priority("19"), Ok(MediaPriority::Nice(19)));
+        assert_eq!(parse_media_priority("rt"), Ok(MediaPriority::Realtime(10)));
+        assert_eq!(parse_media_priority("rt:1"), Ok(MediaPriority::Realtime(1)));
+        assert_eq!(
+            parse_media_priority("rt:99"),
+            Ok(MediaPriority::Realtime(99))
+        );
+        for bad in ["rt:0", "rt:100", "rt:", "rt5", "-21", "20", "", "x"] {
+            assert!(parse_media_priority(bad).is_err(), "{bad}");
         }
     }
 }

@@ -248,3 +248,19 @@ fn a_bad_agents_file_at_start_names_file_line_and_field() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn media_priority_takes_a_nice_value_or_rt_and_names_the_flag_otherwise() {
+    for bad in ["rt:0", "rt:100", "rt:x", "rtx", "-21", "20", "high"] {
+        let out = bin()
+            .args(["run", "--media-priority", bad])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("--media-priority") && err.contains("rt:N"),
+            "{bad}: {err}"
+        );
+    }
+}

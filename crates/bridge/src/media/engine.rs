@@ -49,6 +49,9 @@ static STEP_MICROS: AtomicUsize = AtomicUsize::new(0);
 static NICE: AtomicI32 = AtomicI32::new(DEFAULT_NICE);
 /// The nice value the first media thread runs at (`i32::MIN` until it has started).
 static NICE_IN_EFFECT: AtomicI32 = AtomicI32::new(i32::MIN);
+/// The SCHED_RR priority the media threads ask for (0: none) and the first one got.
+static REALTIME: AtomicI32 = AtomicI32::new(0);
+static REALTIME_IN_EFFECT: AtomicI32 = AtomicI32::new(0);
 
 /// The media threads' default nice value: a packet due now goes before the signalling and
 /// Realtime work of the tokio threads (nice 0) when the cores are busy, as FreeSWITCH and
@@ -205,10 +208,62 @@ pub fn set_nice(nice: i32) {
     NICE.store(nice.clamp(-20, 19), Ordering::Relaxed);
 }
 
-/// Ask the scheduler to favour the calling (media) thread. On Linux a nice value belongs to
-/// a thread, so only this one changes. The first thread logs a refusal and records the value
-/// in effect.
+/// Real-time scheduling for the media threads instead of a nice value: SCHED_RR at `priority`
+/// (1..=99; 0 turns it off), as FreeSWITCH's `-rp` and Asterisk's `-p` run their media. A
+/// real-time thread runs before every ordinary one the moment it wakes, so load on the other
+/// threads cannot delay a packet; it sleeps every step, and the kernel keeps a share of each
+/// CPU for ordinary threads. Needs CAP_SYS_NICE or an RLIMIT_RTPRIO that allows it; refused,
+/// the threads fall back to the nice value. Takes effect only before the first call.
+pub fn set_realtime(priority: u8) {
+    REALTIME.store(i32::from(priority.min(99)), Ordering::Relaxed);
+}
+
+/// The SCHED_RR priority the media threads run at, once started (None: ordinary threads).
+pub fn realtime_in_effect() -> Option<u8> {
+    match REALTIME_IN_EFFECT.load(Ordering::Relaxed) {
+        p if p > 0 => u8::try_from(p).ok(),
+        _ => None,
+    }
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn set_thread_realtime(priority: i32) -> std::io::Result<()> {
+    let param = libc::sched_param {
+        sched_priority: priority,
+    };
+    // SAFETY: `param` outlives the call; pid 0 is the calling thread.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_RR, &param) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn set_thread_realtime(_priority: i32) -> std::io::Result<()> {
+    Err(std::io::ErrorKind::Unsupported.into())
+}
+
+/// Ask the scheduler to favour the calling (media) thread: real-time when asked and allowed,
+/// else its nice value. On Linux both belong to a thread, so only this one changes. The first
+/// thread logs a refusal and records what is in effect.
 fn apply_nice(index: usize) {
+    let rt = REALTIME.load(Ordering::Relaxed);
+    if rt > 0 {
+        match set_thread_realtime(rt) {
+            Ok(()) => {
+                debug!(thread = index, priority = rt, "media thread SCHED_RR");
+                if index == 0 {
+                    REALTIME_IN_EFFECT.store(rt, Ordering::Relaxed);
+                }
+            }
+            Err(e) if index == 0 => info!(
+                priority = rt, error = %e,
+                "media threads not real-time (needs CAP_SYS_NICE or RLIMIT_RTPRIO): the nice value instead"
+            ),
+            Err(_) => {}
+        }
+    }
     let nice = NICE.load(Ordering::Relaxed);
     if nice != 0 {
         match rustix::process::setpriority_process(None, nice) {

@@ -247,3 +247,49 @@ pub fn metric(text: &str, name: &str) -> u64 {
         .and_then(|v| v.trim().parse::<f64>().ok())
         .map_or(0, |v| v as u64)
 }
+
+/// A PCMU call's media in port mode (what the AI side drives) on `port`, the caller at
+/// `caller`; `frames_batch` caller frames per hand-over. The notes receiver keeps the
+/// endpoint's side open.
+pub fn port_media(
+    port: u16,
+    caller: SocketAddr,
+    ops: Option<std::sync::Arc<bridge::metrics::OpsMetrics>>,
+    frames_batch: usize,
+) -> (
+    bridge::media::MediaHandle,
+    tokio::sync::mpsc::Receiver<bridge::media::MediaNote>,
+) {
+    use bridge::media::{self, MediaMode, MediaSettings, PortPair};
+    use sip_proto::sdp::{Codec, Direction, Negotiated};
+    let pair = PortPair::bind("127.0.0.1".parse().unwrap(), port).unwrap();
+    let neg = Negotiated {
+        codec: Codec::Pcmu,
+        pt: 0,
+        dtmf_pt: Some(101),
+        remote_rtp: Some(caller),
+        remote_direction: Direction::SendRecv,
+        ptime: 20,
+        audio_index: 0,
+        srtp: None,
+    };
+    let settings = MediaSettings {
+        mode: MediaMode::Port,
+        media_timeout: Duration::from_secs(30),
+        max_buffer_ms: 10_000,
+        ops,
+        frames_batch,
+    };
+    let (notes_tx, notes_rx) = tokio::sync::mpsc::channel(8);
+    let handle = media::start(
+        sip_proto::CallHandle(1),
+        pair,
+        neg,
+        None,
+        settings,
+        notes_tx,
+        7,
+    )
+    .unwrap();
+    (handle, notes_rx)
+}
