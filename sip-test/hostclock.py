@@ -8,7 +8,8 @@ and writes to OUT one line per wakeup more than 3 ms late:
 
     CPU EXPECTED_EPOCH ACTUAL_EPOCH
 
-The reference runs above every ordinary thread: SCHED_FIFO priority 1 where allowed (root or
+The reference runs above every ordinary thread and above the bridge's real-time media threads
+(`--media-priority rt` is SCHED_RR 10): SCHED_FIFO priority 50 where allowed (root or
 CAP_SYS_NICE; it is awake a few microseconds per wakeup), else nice -20, else as started. So
 the bridge's own load cannot delay it, and what it sees late is the machine: the host not
 running the vCPU, interrupts. OUT's first line says which ("# policy fifo|nice-20|nice0").
@@ -31,7 +32,7 @@ LATE = 0.003
 
 def raise_priority():
     try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(50))
         return "fifo"
     except (OSError, AttributeError):
         pass

@@ -93,7 +93,8 @@ stop_bridge() {
 # ---- capture --------------------------------------------------------------------------
 # start_hostclock OUT SECONDS: the machine's own timer stalls during a capture, the reference
 # rtpcheck.py --host-stalls subtracts from the bridge's RTP intervals (sip-test/hostclock.py:
-# one pinned process per CPU at SCHED_FIFO, above every ordinary thread). Sets CLOCK_PID; stop it with
+# one pinned process per CPU at SCHED_FIFO 50, above every ordinary thread and the media
+# threads even at --media-priority rt). Sets CLOCK_PID; stop it with
 # stop_hostclock (it also stops by itself after SECONDS).
 start_hostclock() {
     timeout -k 2 $(($2 + 10)) python3 "$SIPTEST_DIR/hostclock.py" "$1" "$2" &
