@@ -617,17 +617,24 @@ fn run(
             if !h.live {
                 continue;
             }
-            let Some(slot) = entry.as_mut() else {
-                continue;
-            };
             let check = (steps + i).is_multiple_of(CHANNEL_CHECK_EVERY);
-            let commanded = check || (flags && slot.queued.load(Ordering::Acquire));
             let due = h.next_due.is_none_or(|due| due <= now);
-            if !commanded && !due {
-                // Most calls, most steps: nothing to send, no command; maybe packets to read.
+            // Most calls, most steps: nothing to send, no command (decided from the hot array
+            // alone: the call itself is not touched); maybe packets to read.
+            let quiet = |h: &Hot, deferred: &mut Vec<usize>| {
                 if h.readable != [false, false] {
                     deferred.push(i);
                 }
+            };
+            if !check && !due && !flags {
+                quiet(h, &mut deferred);
+                continue;
+            }
+            let Some(slot) = entry.as_mut() else {
+                continue;
+            };
+            if !check && !due && !slot.queued.load(Ordering::Acquire) {
+                quiet(h, &mut deferred);
                 continue;
             }
             stepped += 1;
