@@ -118,8 +118,8 @@ def main():
                f"over {n - 1} intervals")
     worst = mx
     if stalls is not None:
-        adjusted = [(d - stalled(a, b), d, stalled(a, b))
-                    for d, a, b in zip(deltas, pkts, pkts[1:])]
+        held = [stalled(a, b) for a, b in zip(pkts, pkts[1:])]
+        adjusted = [(d - h, d, h) for d, h in zip(deltas, held)]
         worst, raw, host = max(adjusted)
         spans = sum(len(v) for v in stalls.values())
         longest = max((e - s for v in stalls.values() for s, e in v), default=0.0) * 1000.0

@@ -386,25 +386,12 @@ async fn an_attached_pcm_sink_gets_the_callers_tone_decoded() {
     assert!(toned >= 15, "frames carrying the caller's tone: {toned}");
 }
 
-/// The nice value of each of this process's threads named `media-N`.
+/// The nice value (field 19) of each of the engine's `media-N` threads.
 fn media_thread_nices() -> Vec<i32> {
-    let mut out = Vec::new();
-    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
-        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-        // The engine's threads are media-0, media-1, ...
-        let is_media = comm
-            .trim_end()
-            .strip_prefix("media-")
-            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-        if !is_media {
-            continue;
-        }
-        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap();
-        // Fields after "(comm)": state is field 3, nice field 19.
-        let rest = &stat[stat.rfind(')').unwrap() + 2..];
-        out.push(rest.split(' ').nth(16).unwrap().parse().unwrap());
-    }
-    out
+    common::media_thread_stats()
+        .iter()
+        .map(|f| f[19 - 3].parse().unwrap())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,28 +8,19 @@ mod common;
 use std::time::Duration;
 use tokio::net::UdpSocket;
 
-/// (policy, rt_priority, nice) of each of this process's `media-N` threads, from /proc.
+/// (policy, rt_priority, nice) of each of the engine's `media-N` threads: proc(5) fields 41,
+/// 40 and 19.
 fn media_threads() -> Vec<(u32, u32, i32)> {
-    let mut out = Vec::new();
-    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
-        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-        let is_media = comm
-            .trim_end()
-            .strip_prefix("media-")
-            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-        if !is_media {
-            continue;
-        }
-        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap();
-        // Fields after "(comm)" start at field 3: nice is field 19, rt_priority 40, policy 41.
-        let f: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
-        out.push((
-            f[41 - 3].parse().unwrap(),
-            f[40 - 3].parse().unwrap(),
-            f[19 - 3].parse().unwrap(),
-        ));
-    }
-    out
+    common::media_thread_stats()
+        .iter()
+        .map(|f| {
+            (
+                f[41 - 3].parse().unwrap(),
+                f[40 - 3].parse().unwrap(),
+                f[19 - 3].parse().unwrap(),
+            )
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

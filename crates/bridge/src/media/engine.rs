@@ -101,30 +101,47 @@ struct Work {
     switches: (u64, u64),
 }
 
-/// This thread's context switches so far: (voluntary, involuntary). A slow step with
-/// voluntary ones waited (a lock, a page fault); with involuntary ones it was preempted.
+/// This thread's CPU time and context switches so far, in one getrusage call per step. A slow
+/// step with voluntary switches waited (a lock, a page fault); with involuntary ones it was
+/// preempted.
+#[derive(Clone, Copy, Default)]
+struct Usage {
+    cpu: Duration,
+    voluntary: u64,
+    involuntary: u64,
+}
+
+impl Usage {
+    /// What happened since `before`: (CPU time, (voluntary, involuntary) switches).
+    fn since(self, before: Usage) -> (Duration, (u64, u64)) {
+        (
+            self.cpu.saturating_sub(before.cpu),
+            (
+                self.voluntary.saturating_sub(before.voluntary),
+                self.involuntary.saturating_sub(before.involuntary),
+            ),
+        )
+    }
+}
+
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn thread_switches() -> (u64, u64) {
+fn thread_usage() -> Usage {
     // SAFETY: getrusage writes the struct it is given and nothing else.
     let mut u: libc::rusage = unsafe { std::mem::zeroed() };
     if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut u) } != 0 {
-        return (0, 0);
+        return Usage::default();
     }
-    (u.ru_nvcsw.max(0) as u64, u.ru_nivcsw.max(0) as u64)
+    let micros = |t: libc::timeval| t.tv_sec.max(0) as u64 * 1_000_000 + t.tv_usec.max(0) as u64;
+    Usage {
+        cpu: Duration::from_micros(micros(u.ru_utime) + micros(u.ru_stime)),
+        voluntary: u.ru_nvcsw.max(0) as u64,
+        involuntary: u.ru_nivcsw.max(0) as u64,
+    }
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn thread_switches() -> (u64, u64) {
-    (0, 0)
-}
-
-/// This thread's CPU time (0 where the clock is missing).
-fn thread_cpu() -> Duration {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
-    Duration::new(
-        t.tv_sec.max(0) as u64,
-        t.tv_nsec.clamp(0, 999_999_999) as u32,
-    )
+fn thread_usage() -> Usage {
+    Usage::default()
 }
 
 struct StepStats {
@@ -539,37 +556,26 @@ fn run(
     // The timer the thread last slept for (None: it did not sleep, or a call just came).
     let mut slept_until: Option<Instant> = None;
     loop {
+        let mut first = None;
         if live == 0 {
             // Nothing to pace: sleep until a call comes.
             slept_until = None;
             match new_calls.recv() {
-                Ok(c) => {
-                    if add(
-                        &poll,
-                        &mut slots,
-                        &mut hot,
-                        &mut free,
-                        &mut phases,
-                        c,
-                        &load,
-                    ) {
-                        live += 1;
-                    } else {
-                        continue;
-                    }
-                }
+                Ok(c) => first = Some(c),
                 Err(_) => return,
             }
             next = Instant::now() + step_len;
         }
         let woke = Instant::now();
-        let cpu0 = thread_cpu();
-        let switches0 = thread_switches();
+        let usage0 = thread_usage();
         let mut stepped = 0usize;
         let woke_late = slept_until
             .take()
             .map_or(Duration::ZERO, |t| woke.saturating_duration_since(t));
-        while let Ok(c) = new_calls.try_recv() {
+        let arrived = first
+            .into_iter()
+            .chain(std::iter::from_fn(|| new_calls.try_recv().ok()));
+        for c in arrived {
             if add(
                 &poll,
                 &mut slots,
@@ -619,24 +625,23 @@ fn run(
             }
             let check = (steps + i).is_multiple_of(CHANNEL_CHECK_EVERY);
             let due = h.next_due.is_none_or(|due| due <= now);
-            // Most calls, most steps: nothing to send, no command (decided from the hot array
-            // alone: the call itself is not touched); maybe packets to read.
-            let quiet = |h: &Hot, deferred: &mut Vec<usize>| {
+            // The call's own flag is read only when the shard's is set: most steps decide from
+            // the hot array alone, without touching the call.
+            let commanded = check
+                || (flags
+                    && entry
+                        .as_ref()
+                        .is_some_and(|s| s.queued.load(Ordering::Acquire)));
+            if !commanded && !due {
+                // Most calls, most steps: nothing to send, no command; maybe packets to read.
                 if h.readable != [false, false] {
                     deferred.push(i);
                 }
-            };
-            if !check && !due && !flags {
-                quiet(h, &mut deferred);
                 continue;
             }
             let Some(slot) = entry.as_mut() else {
                 continue;
             };
-            if !check && !due && !slot.queued.load(Ordering::Acquire) {
-                quiet(h, &mut deferred);
-                continue;
-            }
             stepped += 1;
             if !step(slot, h, &mut buf, flags, check, now) {
                 end_slot(&poll, entry, h, &mut free, &mut phases, i, &load);
@@ -665,19 +670,17 @@ fn run(
         }
         steps = steps.wrapping_add(1);
         let now = Instant::now();
+        let (cpu, switches) = thread_usage().since(usage0);
         record_step(
             shard,
             woke_late,
             Work {
                 total: now.saturating_duration_since(woke),
                 sends: sends_done.saturating_duration_since(woke),
-                cpu: thread_cpu().saturating_sub(cpu0),
+                cpu,
                 stepped,
                 deferred: deferred.len(),
-                switches: {
-                    let (v, i) = thread_switches();
-                    (v.saturating_sub(switches0.0), i.saturating_sub(switches0.1))
-                },
+                switches,
             },
         );
         if now >= next {

@@ -293,3 +293,24 @@ pub fn port_media(
     .unwrap();
     (handle, notes_rx)
 }
+
+/// The /proc stat fields of each of this process's threads named `media-N` (the engine's),
+/// from field 3 (state) on: field `n` of proc(5) is at index `n - 3`.
+pub fn media_thread_stats() -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        let is_media = comm
+            .trim_end()
+            .strip_prefix("media-")
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        if !is_media {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap();
+        // After "(comm)", which may itself hold spaces.
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        out.push(rest.split(' ').map(str::to_string).collect());
+    }
+    out
+}
