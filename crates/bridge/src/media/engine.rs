@@ -14,6 +14,7 @@
 //! one step leave back to back (on loopback the peer is woken once per burst, not per packet).
 //! A shard with no calls sleeps on its queue of new calls.
 
+use super::recv::Reader;
 use super::{CallMedia, MediaCmd, MediaNote};
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token};
@@ -547,7 +548,7 @@ fn run(
     let mut hot: Vec<Hot> = Vec::new();
     let mut free: Vec<usize> = Vec::new();
     let mut live = 0usize;
-    let mut buf = vec![0u8; 2048];
+    let mut reader = Reader::default();
     let mut deferred: Vec<usize> = Vec::new();
     let step_len = step_length();
     let mut phases = Phases::new(Instant::now(), step_len);
@@ -643,7 +644,7 @@ fn run(
                 continue;
             };
             stepped += 1;
-            if !step(slot, h, &mut buf, flags, check, now) {
+            if !step(slot, h, &mut reader, flags, check, now) {
                 end_slot(&poll, entry, h, &mut free, &mut phases, i, &load);
                 live -= 1;
             }
@@ -656,7 +657,7 @@ fn run(
             let Some(slot) = entry.as_mut() else {
                 continue;
             };
-            if !step(slot, h, &mut buf, false, false, Instant::now()) {
+            if !step(slot, h, &mut reader, false, false, Instant::now()) {
                 end_slot(&poll, entry, h, &mut free, &mut phases, i, &load);
                 live -= 1;
             }
@@ -790,7 +791,7 @@ fn add(
 fn step(
     slot: &mut Slot,
     hot: &mut Hot,
-    buf: &mut [u8],
+    reader: &mut Reader,
     flags: bool,
     check: bool,
     now: Instant,
@@ -827,15 +828,22 @@ fn step(
         let sock = if k == 0 { &slot.rtp } else { &slot.rtcp };
         let mut reads = 0;
         loop {
-            if reads == READS_PER_STEP {
+            if reads >= READS_PER_STEP {
                 break; // still readable: the rest next step
             }
-            match sock.recv_from(buf) {
-                Ok((n, from)) => {
-                    reads += 1;
-                    slot.media
-                        .session
-                        .handle_input(now, socket, from, &buf[..n]);
+            match reader.read(sock) {
+                Ok(got) => {
+                    reads += got.count;
+                    for i in 0..got.count {
+                        if let Some((from, bytes)) = reader.datagram(i) {
+                            slot.media.session.handle_input(now, socket, from, bytes);
+                        }
+                    }
+                    if !got.more {
+                        // Fewer than it had room for: the socket is empty.
+                        hot.readable[k] = false;
+                        break;
+                    }
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     hot.readable[k] = false;

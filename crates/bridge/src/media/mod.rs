@@ -9,6 +9,7 @@
 
 pub mod engine;
 pub mod playout;
+mod recv;
 
 use codec::{Decoder, Encoder, Frame, PayloadCodec};
 use playout::{ItemId, PlayoutBuffer};
