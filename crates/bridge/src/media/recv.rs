@@ -26,6 +26,8 @@ pub struct Got {
 /// The buffers of one media thread's reads.
 pub struct Reader {
     bufs: Box<[[u8; DATAGRAM]; BATCH]>,
+    /// Datagrams the last read returned: the entries below are valid up to here.
+    count: usize,
     lens: [usize; BATCH],
     from: [Option<SocketAddr>; BATCH],
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -36,6 +38,7 @@ impl Default for Reader {
     fn default() -> Self {
         Reader {
             bufs: Box::new([[0; DATAGRAM]; BATCH]),
+            count: 0,
             lens: [0; BATCH],
             from: [None; BATCH],
             #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -48,6 +51,9 @@ impl Reader {
     /// Datagram `i` of the last read and where it came from (None: an address family we do
     /// not speak, which UDP/IP sockets do not produce).
     pub fn datagram(&self, i: usize) -> Option<(SocketAddr, &[u8])> {
+        if i >= self.count {
+            return None;
+        }
         let from = self.from.get(i).copied().flatten()?;
         let len = *self.lens.get(i)?;
         Some((from, self.bufs.get(i)?.get(..len)?))
@@ -67,11 +73,11 @@ impl Reader {
         // SAFETY: mmsghdr is plain old data; all-zero is a valid value (null pointers, zero
         // lengths), and every field the kernel reads is set below.
         let mut hdrs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
-        for (i, ((h, v), (buf, addr))) in hdrs
+        self.count = 0;
+        for ((h, v), (buf, addr)) in hdrs
             .iter_mut()
             .zip(iov.iter_mut())
             .zip(self.bufs.iter_mut().zip(self.addrs.iter_mut()))
-            .enumerate()
         {
             v.iov_base = buf.as_mut_ptr().cast();
             v.iov_len = DATAGRAM;
@@ -79,9 +85,6 @@ impl Reader {
             h.msg_hdr.msg_namelen = libc_addr::Storage::LEN;
             h.msg_hdr.msg_iov = v;
             h.msg_hdr.msg_iovlen = 1;
-            h.msg_len = 0;
-            self.lens[i] = 0;
-            self.from[i] = None;
         }
         // SAFETY: `hdrs` holds BATCH headers, each naming one iovec of `iov` that points into
         // its own DATAGRAM-byte buffer of `self.bufs`, and an address buffer of
@@ -104,6 +107,7 @@ impl Reader {
             self.lens[i] = (h.msg_len as usize).min(DATAGRAM);
             self.from[i] = self.addrs[i].socket_addr(h.msg_hdr.msg_namelen);
         }
+        self.count = count;
         Ok(Got {
             count,
             more: count == BATCH,
@@ -114,9 +118,11 @@ impl Reader {
     /// read's `WouldBlock` ends it.
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
     pub fn read(&mut self, socket: &mio::net::UdpSocket) -> io::Result<Got> {
+        self.count = 0;
         let (n, from) = socket.recv_from(&mut self.bufs[0])?;
         self.lens[0] = n.min(DATAGRAM);
         self.from[0] = Some(from);
+        self.count = 1;
         Ok(Got {
             count: 1,
             more: true,
@@ -191,8 +197,7 @@ mod tests {
         (mio::net::UdpSocket::from_std(rx), tx)
     }
 
-    /// Until the kernel has queued `n` datagrams on loopback (delivery is synchronous there,
-    /// but give it a bounded number of tries).
+    /// Every datagram the socket holds, read until a read says it is empty.
     fn read_all(r: &mut Reader, s: &mio::net::UdpSocket) -> Vec<(SocketAddr, Vec<u8>)> {
         let mut out = Vec::new();
         loop {
