@@ -71,6 +71,11 @@ pub struct AiSettings {
     /// 20 ms frames per `input_audio_buffer.append` (2: 40 ms, as the Agents SDK sends; fewer
     /// WebSocket writes per call for at most 20 ms more delay).
     pub append_frames: u32,
+    /// 20 ms frames per append between turns (5: 100 ms), when the caller has been quiet for
+    /// a second and the server's VAD hears no speech: fewer writes while nothing waits on
+    /// the VAD. Sound, or the server's `speech_started`, goes back to `append_frames` at once
+    /// (see [`uplink`]).
+    pub idle_append_frames: u32,
     /// The agent speaks first (`response.create` once the call's media starts), as a contact
     /// center greets; off: it waits for the caller.
     pub greet: bool,
@@ -104,6 +109,7 @@ impl AiSettings {
             reconnect_max: Duration::from_secs(5),
             audio_queue_frames: 50,
             append_frames: 2,
+            idle_append_frames: 5,
             greet: true,
             agents: None,
             g711_passthrough: false,
@@ -326,10 +332,7 @@ async fn open(
     )
     .await?;
     let (mut sink, stream) = ws.split();
-    let per_append = settings.append_frames.max(1);
-    let outbox = Arc::new(Outbox::new(
-        settings.audio_queue_frames / per_append as usize,
-    ));
+    let outbox = Arc::new(Outbox::new(settings.audio_queue_frames));
     let writer = {
         let outbox = outbox.clone();
         let log = settings.event_log.clone();
@@ -424,6 +427,7 @@ pub async fn run(
     let uplink = Arc::new(Uplink::new(
         settings.audio_format,
         settings.append_frames,
+        settings.idle_append_frames,
         counters.clone(),
     ));
     let _ = cmds
@@ -636,6 +640,11 @@ async fn drive(
                 };
                 match ServerEvent::parse(text.as_str()) {
                     Ok(ev) => {
+                        match &ev {
+                            ServerEvent::SpeechStarted(_) => uplink.set_caller_speaking(true),
+                            ServerEvent::SpeechStopped(_) => uplink.set_caller_speaking(false),
+                            _ => {}
+                        }
                         on_server_event(&mut live, ev, cmds, ctx, agents.as_deref_mut(), counters, call_id)
                             .await
                     }

@@ -22,6 +22,8 @@ pub struct Outgoing {
 struct Queues {
     control: VecDeque<Outgoing>,
     audio: VecDeque<Outgoing>,
+    /// 20 ms frames in `audio`.
+    audio_frames: usize,
     closed: bool,
 }
 
@@ -56,15 +58,18 @@ impl Outbox {
     }
 
     /// Queue an audio append of `frames` 20 ms frames; returns how many older frames were
-    /// dropped to make room.
+    /// dropped to make room (an append larger than the cap waits alone).
     pub fn push_audio(&self, text: String, frames: u32) -> usize {
         let mut dropped = 0;
         if let Ok(mut q) = self.queues.lock() {
-            while q.audio.len() >= self.audio_cap {
-                if let Some(old) = q.audio.pop_front() {
-                    dropped += old.frames as usize;
-                }
+            while q.audio_frames + frames as usize > self.audio_cap {
+                let Some(old) = q.audio.pop_front() else {
+                    break;
+                };
+                dropped += old.frames as usize;
+                q.audio_frames -= old.frames as usize;
             }
+            q.audio_frames += frames as usize;
             q.audio.push_back(Outgoing {
                 text,
                 audio: true,
@@ -75,9 +80,9 @@ impl Outbox {
         dropped
     }
 
-    /// Audio frames waiting now.
-    pub fn audio_len(&self) -> usize {
-        self.queues.lock().map(|q| q.audio.len()).unwrap_or(0)
+    /// Caller audio waiting now, in 20 ms frames.
+    pub fn audio_frames(&self) -> usize {
+        self.queues.lock().map(|q| q.audio_frames).unwrap_or(0)
     }
 
     /// Wake the writer and make [`Outbox::pop`] return `None` once the control lane is empty.
@@ -119,7 +124,10 @@ impl Outbox {
             return Next::Closed;
         }
         match q.audio.pop_front() {
-            Some(m) => Next::Event(m),
+            Some(m) => {
+                q.audio_frames -= m.frames as usize;
+                Next::Event(m)
+            }
             None => Next::Empty,
         }
     }
@@ -147,7 +155,7 @@ mod tests {
 
     #[test]
     fn audio_is_dropped_oldest_first_and_control_is_never_dropped() {
-        let o = Outbox::new(3);
+        let o = Outbox::new(6);
         let mut dropped = 0;
         for i in 0..10 {
             dropped += o.push_audio(format!("a{i}"), 2);
@@ -156,7 +164,7 @@ mod tests {
             o.push_control(format!("c{i}"));
         }
         assert_eq!(dropped, 14, "7 appends of 2 frames");
-        assert_eq!(o.audio_len(), 3);
+        assert_eq!(o.audio_frames(), 6);
         let mut got = Vec::new();
         while let Some(Some(m)) = now_or_never(o.pop()) {
             got.push(m.text);
@@ -167,6 +175,24 @@ mod tests {
             (0..100).map(|i| format!("c{i}")).collect::<Vec<_>>()[..]
         );
         assert_eq!(got[100..], ["a7", "a8", "a9"]);
+        assert_eq!(o.audio_frames(), 0);
+    }
+
+    #[test]
+    fn the_cap_counts_frames_whatever_the_append_size() {
+        let o = Outbox::new(10);
+        assert_eq!(o.push_audio("big".into(), 5), 0);
+        assert_eq!(o.push_audio("small".into(), 2), 0);
+        assert_eq!(o.push_audio("small2".into(), 2), 0);
+        assert_eq!(o.audio_frames(), 9);
+        // 9 + 5 > 10: the oldest (5 frames) goes, 4 + 5 fit.
+        assert_eq!(o.push_audio("big2".into(), 5), 5);
+        assert_eq!(o.audio_frames(), 9);
+        // Larger than the cap on its own: everything older goes and it waits alone.
+        assert_eq!(o.push_audio("huge".into(), 12), 9);
+        assert_eq!(o.audio_frames(), 12);
+        assert_eq!(o.try_pop().map(|m| m.text), Some("huge".to_string()));
+        assert_eq!(o.audio_frames(), 0);
     }
 
     #[test]
