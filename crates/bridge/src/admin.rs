@@ -289,6 +289,9 @@ struct StatsBody {
     media_nice: Option<i32>,
     /// Their SCHED_RR priority with `--media-priority rt` (null: ordinary threads).
     media_realtime: Option<u8>,
+    /// How they send RTP: `io_uring` (a step's packets in one submission) or `sendto` (null
+    /// before the first call).
+    media_sends: Option<&'static str>,
     /// Realtime sessions: opens, losses, reconnects, audio sent and dropped, errors.
     realtime: Option<AiStats>,
     /// RTP packets sent more than 20 ms after their deadline, by the wall-clock millisecond
@@ -312,6 +315,7 @@ async fn stats(State(s): State<AdminState>) -> impl IntoResponse {
         media_threads,
         media_nice: crate::media::engine::nice_in_effect(),
         media_realtime: crate::media::engine::realtime_in_effect(),
+        media_sends: crate::media::send::in_effect(),
         realtime: s.ai.as_ref().map(|c| c.snapshot()),
         late_sends: s.ops.late_sends(),
         media_slow_steps: crate::media::engine::slow_steps(),

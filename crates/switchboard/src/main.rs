@@ -67,6 +67,16 @@ fn parse_media_priority(s: &str) -> Result<MediaPriority, String> {
     }
 }
 
+/// `--media-sends`: how the media threads hand RTP to the kernel.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum MediaSends {
+    /// Each step's packets in one io_uring submission where the kernel allows it (else as
+    /// `sendto`).
+    Batched,
+    /// One `sendto` system call per packet.
+    Sendto,
+}
+
 /// `--realtime-audio`: what the Realtime socket carries.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum RealtimeAudio {
@@ -137,6 +147,16 @@ struct RunArgs {
     /// CAP_SYS_NICE; refused, the log says so and they fall back (rt: to nice -10).
     #[arg(long, env = "SWITCHBOARD_MEDIA_PRIORITY", allow_hyphen_values = true, value_parser = parse_media_priority)]
     media_priority: Option<MediaPriority>,
+    /// How the media threads send RTP: `batched` (default: a step's packets, every call's, in
+    /// one io_uring submission; where io_uring is refused, as in Docker's default seccomp
+    /// profile, the log says so and they use `sendto`) or `sendto` (one system call each).
+    #[arg(
+        long,
+        env = "SWITCHBOARD_MEDIA_SENDS",
+        value_enum,
+        default_value = "batched"
+    )]
+    media_sends: MediaSends,
     /// Session-Expires to ask of callers that support RFC 4028 timers (0 = off).
     #[arg(long, env = "SWITCHBOARD_SESSION_EXPIRES")]
     session_expires: Option<u32>,
@@ -302,6 +322,10 @@ fn build_config(args: &RunArgs) -> Result<BridgeConfig, settings::ConfigError> {
     if let Some(ms) = args.media_step_ms {
         bridge::media::engine::set_step(Duration::from_millis(ms));
     }
+    bridge::media::send::set_mode(match args.media_sends {
+        MediaSends::Batched => bridge::media::send::Mode::Batched,
+        MediaSends::Sendto => bridge::media::send::Mode::Sendto,
+    });
     match args.media_priority {
         Some(MediaPriority::Nice(nice)) => bridge::media::engine::set_nice(nice),
         Some(MediaPriority::Realtime(p)) => bridge::media::engine::set_realtime(p),

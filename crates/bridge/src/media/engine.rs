@@ -15,6 +15,7 @@
 //! A shard with no calls sleeps on its queue of new calls.
 
 use super::recv::Reader;
+use super::send::Sender;
 use super::{CallMedia, MediaCmd, MediaNote};
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token};
@@ -549,6 +550,7 @@ fn run(
     let mut free: Vec<usize> = Vec::new();
     let mut live = 0usize;
     let mut reader = Reader::default();
+    let mut sender = Sender::new(shard == 0);
     let mut deferred: Vec<usize> = Vec::new();
     let step_len = step_length();
     let mut phases = Phases::new(Instant::now(), step_len);
@@ -644,11 +646,15 @@ fn run(
                 continue;
             };
             stepped += 1;
-            if !step(slot, h, &mut reader, flags, check, now) {
+            if !step(slot, i, h, &mut reader, &mut sender, flags, check, now) {
+                // Its last packets (an RTCP BYE) leave before its sockets close.
+                sender.flush();
                 end_slot(&poll, entry, h, &mut free, &mut phases, i, &load);
                 live -= 1;
             }
         }
+        sender.flush();
+        count_send_errors(&mut sender, &mut slots);
         let sends_done = Instant::now();
         for &i in &deferred {
             let (Some(entry), Some(h)) = (slots.get_mut(i), hot.get_mut(i)) else {
@@ -657,11 +663,23 @@ fn run(
             let Some(slot) = entry.as_mut() else {
                 continue;
             };
-            if !step(slot, h, &mut reader, false, false, Instant::now()) {
+            if !step(
+                slot,
+                i,
+                h,
+                &mut reader,
+                &mut sender,
+                false,
+                false,
+                Instant::now(),
+            ) {
+                sender.flush();
                 end_slot(&poll, entry, h, &mut free, &mut phases, i, &load);
                 live -= 1;
             }
         }
+        sender.flush();
+        count_send_errors(&mut sender, &mut slots);
         // Then the consumers: each wakeup of a Realtime task may preempt this thread, so
         // they come after every packet of the step has left.
         for slot in slots.iter_mut().flatten() {
@@ -698,6 +716,17 @@ fn run(
             std::thread::park_timeout(next - now);
             // An early wakeup (a command) is not late; one past the timer is.
             slept_until = Some(next);
+        }
+    }
+}
+
+/// Packets the kernel refused since the last count, against their calls (a call that ended
+/// meanwhile is not counted).
+fn count_send_errors(sender: &mut Sender, slots: &mut [Option<Slot>]) {
+    for (owner, e) in sender.take_errors() {
+        if let Some(Some(slot)) = slots.get_mut(owner) {
+            slot.media.send_errors += 1;
+            debug!(error = %e, "rtp send");
         }
     }
 }
@@ -785,13 +814,17 @@ fn add(
     true
 }
 
-/// One step of one call: commands (when flagged, or `check`), received packets, due timers,
-/// what to send; a call with none of these is skipped (`now`: the step's clock, a few
-/// microseconds old at most). `false` when the call's media has ended.
+/// One step of one call (slot `index`): commands (when flagged, or `check`), received
+/// packets, due timers, what to send (queued in `sender`: the caller flushes); a call with
+/// none of these is skipped (`now`: the step's clock, a few microseconds old at most).
+/// `false` when the call's media has ended.
+#[allow(clippy::too_many_arguments)]
 fn step(
     slot: &mut Slot,
+    index: usize,
     hot: &mut Hot,
     reader: &mut Reader,
+    sender: &mut Sender,
     flags: bool,
     check: bool,
     now: Instant,
@@ -804,7 +837,7 @@ fn step(
                 let span = slot.span.clone();
                 let _g = span.enter();
                 slot.media.session.close(super::now());
-                send(slot);
+                send(slot, index, sender);
                 slot.media.finish(&slot.notes);
                 return false;
             }
@@ -864,24 +897,22 @@ fn step(
     while let Some(ev) = slot.media.session.poll_event() {
         slot.media.on_event(ev, &slot.notes, &slot.span);
     }
-    send(slot);
+    send(slot, index, sender);
     hot.next_due = slot.media.session.poll_timeout();
     true
 }
 
-/// Everything the session has to send, without blocking: a full socket buffer drops the
-/// packet (the next tick carries on; RTP tolerates loss, a stalled shard would not).
-fn send(slot: &mut Slot) {
+/// Everything the session has to send, to `sender` (which sends without blocking: a full
+/// socket buffer drops the packet; the next tick carries on, RTP tolerates loss, a stalled
+/// shard would not).
+fn send(slot: &mut Slot, index: usize, sender: &mut Sender) {
     while let Some(t) = slot.media.session.poll_transmit() {
         let sock = match t.socket {
             Socket::Rtp if !slot.media.sending => continue,
             Socket::Rtp => &slot.rtp,
             Socket::Rtcp => &slot.rtcp,
         };
-        if let Err(e) = sock.send_to(&t.bytes, t.to) {
-            slot.media.send_errors += 1;
-            debug!(to = %t.to, error = %e, "rtp send");
-        }
+        sender.send(sock, index, t.bytes, t.to);
     }
 }
 

@@ -10,6 +10,7 @@
 pub mod engine;
 pub mod playout;
 mod recv;
+pub mod send;
 
 use codec::{Decoder, Encoder, Frame, PayloadCodec};
 use playout::{ItemId, PlayoutBuffer};

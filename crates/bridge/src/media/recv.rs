@@ -131,7 +131,7 @@ impl Reader {
 }
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-mod libc_addr {
+pub(super) mod libc_addr {
     use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
     /// A `sockaddr_storage` the kernel fills with a datagram's source.
@@ -144,6 +144,47 @@ mod libc_addr {
         pub fn zeroed() -> Self {
             // SAFETY: sockaddr_storage is plain old data; all-zero is AF_UNSPEC.
             Storage(unsafe { std::mem::zeroed() })
+        }
+
+        /// Holds `addr` (for the kernel to read); its length in bytes.
+        pub fn set(&mut self, addr: SocketAddr) -> libc::socklen_t {
+            match addr {
+                SocketAddr::V4(a) => {
+                    let sin = libc::sockaddr_in {
+                        sin_family: libc::AF_INET as libc::sa_family_t,
+                        sin_port: a.port().to_be(),
+                        sin_addr: libc::in_addr {
+                            s_addr: u32::from(*a.ip()).to_be(),
+                        },
+                        sin_zero: [0; 8],
+                    };
+                    // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in.
+                    unsafe {
+                        (&mut self.0 as *mut libc::sockaddr_storage)
+                            .cast::<libc::sockaddr_in>()
+                            .write(sin);
+                    }
+                    std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t
+                }
+                SocketAddr::V6(a) => {
+                    let sin6 = libc::sockaddr_in6 {
+                        sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                        sin6_port: a.port().to_be(),
+                        sin6_flowinfo: a.flowinfo(),
+                        sin6_addr: libc::in6_addr {
+                            s6_addr: a.ip().octets(),
+                        },
+                        sin6_scope_id: a.scope_id(),
+                    };
+                    // SAFETY: as above, for sockaddr_in6.
+                    unsafe {
+                        (&mut self.0 as *mut libc::sockaddr_storage)
+                            .cast::<libc::sockaddr_in6>()
+                            .write(sin6);
+                    }
+                    std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t
+                }
+            }
         }
 
         pub fn as_mut_ptr(&mut self) -> *mut libc::c_void {
