@@ -77,6 +77,13 @@ enum MediaSends {
     Sendto,
 }
 
+fn parse_idle_append_ms(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(ms) if (40..=1000).contains(&ms) && ms % 20 == 0 => Ok(ms),
+        _ => Err(format!("{s:?}: milliseconds 40..1000, a multiple of 20")),
+    }
+}
+
 /// `--realtime-audio`: what the Realtime socket carries.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum RealtimeAudio {
@@ -212,6 +219,12 @@ struct RunArgs {
         default_value = "pcm"
     )]
     realtime_audio: RealtimeAudio,
+    /// Caller audio between turns (quiet for 1 s and no speech on the server's side) goes in
+    /// `input_audio_buffer.append`s of this many milliseconds (40..1000, a multiple of 20);
+    /// the first sound, and the server's `speech_started`, go back to 40 ms at once. 40 keeps
+    /// every append at 40 ms.
+    #[arg(long, env = "SWITCHBOARD_IDLE_APPEND_MS", default_value = "100", value_parser = parse_idle_append_ms)]
+    idle_append_ms: u32,
     /// Append every Realtime client event sent (JSONL, audio elided) to this file.
     #[arg(long, env = "SWITCHBOARD_REALTIME_EVENT_LOG")]
     realtime_event_log: Option<PathBuf>,
@@ -457,6 +470,7 @@ async fn run(args: RunArgs) -> ExitCode {
         ai.event_log = event_log;
         ai.greet = !args.no_greeting;
         ai.g711_passthrough = args.realtime_audio == RealtimeAudio::G711;
+        ai.idle_append_frames = args.idle_append_ms / 20;
         if args.instructions.is_none() {
             let file = match &args.agents {
                 Some(path) => router::AgentsFile::load(path),
@@ -735,6 +749,17 @@ fn main() -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::{parse_media_priority, MediaPriority};
+
+    #[test]
+    fn idle_append_values() {
+        use super::parse_idle_append_ms;
+        assert_eq!(parse_idle_append_ms("100"), Ok(100));
+        assert_eq!(parse_idle_append_ms("40"), Ok(40));
+        assert_eq!(parse_idle_append_ms("1000"), Ok(1000));
+        for bad in ["20", "50", "1020", "", "x", "-40"] {
+            assert!(parse_idle_append_ms(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn media_priority_values() {
