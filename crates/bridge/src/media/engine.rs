@@ -5,7 +5,8 @@
 //! Each thread (a shard) wakes every step ([`DEFAULT_STEP`], `--media-step-ms`) on its own
 //! timer and, in that one wakeup, reads every socket that became readable (one non-blocking
 //! `epoll_wait`), takes each call's commands, runs the ticks that are due and sends what they
-//! produced; commands someone waits for (stop, flush) wake it at once. Packets that arrive
+//! produced (every call's packets of the pass in one io_uring submission, [`super::send`]);
+//! commands someone waits for (stop, flush) wake it at once. Packets that arrive
 //! between two steps wait in the socket: nobody is woken for them. A call's 20 ms tick is
 //! therefore sent at most one step (plus the step's work) after its deadline, and a received
 //! packet is stamped with the step's time: the jitter figures are quantised to the step.
