@@ -30,8 +30,9 @@ pub struct Reader {
     count: usize,
     lens: [usize; BATCH],
     from: [Option<SocketAddr>; BATCH],
+    /// Where the kernel writes each datagram's source.
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    addrs: [libc_addr::Storage; BATCH],
+    addrs: [socket2::SockAddrStorage; BATCH],
 }
 
 impl Default for Reader {
@@ -42,7 +43,7 @@ impl Default for Reader {
             lens: [0; BATCH],
             from: [None; BATCH],
             #[cfg(all(target_os = "linux", target_env = "gnu"))]
-            addrs: [libc_addr::Storage::zeroed(); BATCH],
+            addrs: std::array::from_fn(|_| socket2::SockAddrStorage::zeroed()),
         }
     }
 }
@@ -81,8 +82,8 @@ impl Reader {
         {
             v.iov_base = buf.as_mut_ptr().cast();
             v.iov_len = DATAGRAM;
-            h.msg_hdr.msg_name = addr.as_mut_ptr();
-            h.msg_hdr.msg_namelen = libc_addr::Storage::LEN;
+            h.msg_hdr.msg_namelen = addr.size_of();
+            h.msg_hdr.msg_name = (addr as *mut socket2::SockAddrStorage).cast();
             h.msg_hdr.msg_iov = v;
             h.msg_hdr.msg_iovlen = 1;
         }
@@ -105,7 +106,11 @@ impl Reader {
         let count = usize::try_from(n).unwrap_or(0).min(BATCH);
         for (i, h) in hdrs.iter().enumerate().take(count) {
             self.lens[i] = (h.msg_len as usize).min(DATAGRAM);
-            self.from[i] = self.addrs[i].socket_addr(h.msg_hdr.msg_namelen);
+            let written = std::mem::replace(&mut self.addrs[i], socket2::SockAddrStorage::zeroed());
+            // SAFETY: the kernel wrote datagram i's source into this storage, family and
+            // all, and its length into msg_namelen (recvmmsg(2)).
+            let source = unsafe { socket2::SockAddr::new(written, h.msg_hdr.msg_namelen) };
+            self.from[i] = source.as_socket();
         }
         self.count = count;
         Ok(Got {
@@ -127,100 +132,6 @@ impl Reader {
             count: 1,
             more: true,
         })
-    }
-}
-
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-pub(super) mod libc_addr {
-    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
-
-    /// A `sockaddr_storage` the kernel fills with a datagram's source.
-    #[derive(Clone, Copy)]
-    pub struct Storage(libc::sockaddr_storage);
-
-    impl Storage {
-        pub const LEN: libc::socklen_t = std::mem::size_of::<libc::sockaddr_storage>() as _;
-
-        pub fn zeroed() -> Self {
-            // SAFETY: sockaddr_storage is plain old data; all-zero is AF_UNSPEC.
-            Storage(unsafe { std::mem::zeroed() })
-        }
-
-        /// Holds `addr` (for the kernel to read); its length in bytes.
-        pub fn set(&mut self, addr: SocketAddr) -> libc::socklen_t {
-            match addr {
-                SocketAddr::V4(a) => {
-                    let sin = libc::sockaddr_in {
-                        sin_family: libc::AF_INET as libc::sa_family_t,
-                        sin_port: a.port().to_be(),
-                        sin_addr: libc::in_addr {
-                            s_addr: u32::from(*a.ip()).to_be(),
-                        },
-                        sin_zero: [0; 8],
-                    };
-                    // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in.
-                    unsafe {
-                        (&mut self.0 as *mut libc::sockaddr_storage)
-                            .cast::<libc::sockaddr_in>()
-                            .write(sin);
-                    }
-                    std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t
-                }
-                SocketAddr::V6(a) => {
-                    let sin6 = libc::sockaddr_in6 {
-                        sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                        sin6_port: a.port().to_be(),
-                        sin6_flowinfo: a.flowinfo(),
-                        sin6_addr: libc::in6_addr {
-                            s6_addr: a.ip().octets(),
-                        },
-                        sin6_scope_id: a.scope_id(),
-                    };
-                    // SAFETY: as above, for sockaddr_in6.
-                    unsafe {
-                        (&mut self.0 as *mut libc::sockaddr_storage)
-                            .cast::<libc::sockaddr_in6>()
-                            .write(sin6);
-                    }
-                    std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t
-                }
-            }
-        }
-
-        pub fn as_mut_ptr(&mut self) -> *mut libc::c_void {
-            (&mut self.0 as *mut libc::sockaddr_storage).cast()
-        }
-
-        /// The address the kernel wrote (`len` bytes of it), if it is IPv4 or IPv6.
-        pub fn socket_addr(&self, len: libc::socklen_t) -> Option<SocketAddr> {
-            let len = len as usize;
-            match i32::from(self.0.ss_family) {
-                libc::AF_INET if len >= std::mem::size_of::<libc::sockaddr_in>() => {
-                    // SAFETY: the kernel wrote a sockaddr_in (family AF_INET, length checked);
-                    // sockaddr_storage is aligned for every sockaddr type.
-                    let a = unsafe {
-                        &*(&self.0 as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>()
-                    };
-                    Some(SocketAddr::V4(SocketAddrV4::new(
-                        Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr)),
-                        u16::from_be(a.sin_port),
-                    )))
-                }
-                libc::AF_INET6 if len >= std::mem::size_of::<libc::sockaddr_in6>() => {
-                    // SAFETY: as above, a sockaddr_in6.
-                    let a = unsafe {
-                        &*(&self.0 as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>()
-                    };
-                    Some(SocketAddr::V6(SocketAddrV6::new(
-                        Ipv6Addr::from(a.sin6_addr.s6_addr),
-                        u16::from_be(a.sin6_port),
-                        a.sin6_flowinfo,
-                        a.sin6_scope_id,
-                    )))
-                }
-                _ => None,
-            }
-        }
     }
 }
 

@@ -77,21 +77,17 @@ impl Sender {
         } else {
             None
         };
-        #[cfg(all(target_os = "linux", target_env = "gnu"))]
-        let batched = uring.is_some();
         #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-        let batched = {
-            let _ = want;
-            false
-        };
-        if first {
-            IN_EFFECT.store(if batched { 1 } else { 2 }, Ordering::Relaxed);
-        }
-        Sender {
+        let _ = want;
+        let sender = Sender {
             #[cfg(all(target_os = "linux", target_env = "gnu"))]
             uring,
             errors: Vec::new(),
+        };
+        if first {
+            IN_EFFECT.store(if sender.batched() { 1 } else { 2 }, Ordering::Relaxed);
         }
+        sender
     }
 
     /// A sender that always uses `sendto` (tests of the fallback).
@@ -116,19 +112,17 @@ impl Sender {
     /// `owner` for [`Sender::take_errors`].
     pub fn send(&mut self, socket: &UdpSocket, owner: usize, bytes: Vec<u8>, to: SocketAddr) {
         #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        if self.uring.as_ref().is_some_and(uring::Batch::is_full) {
+            self.flush();
+        }
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
         if let Some(b) = self.uring.as_mut() {
             use std::os::fd::AsRawFd;
-            if b.is_full() {
-                self.flush();
+            // Not queued (no room after all): sent at once instead.
+            if let Err(bytes) = b.queue(socket.as_raw_fd(), owner, bytes, to) {
+                self.send_now(socket, owner, &bytes, to);
             }
-            let Some(b) = self.uring.as_mut() else {
-                return self.send(socket, owner, bytes, to);
-            };
-            match b.queue(socket.as_raw_fd(), owner, bytes, to) {
-                Ok(()) => return,
-                // Not queued (no room after all): sent at once instead.
-                Err(bytes) => return self.send_now(socket, owner, &bytes, to),
-            }
+            return;
         }
         self.send_now(socket, owner, &bytes, to);
     }
@@ -162,8 +156,8 @@ impl Sender {
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 mod uring {
-    use super::super::recv::libc_addr::Storage;
     use io_uring::{opcode, types, IoUring};
+    use socket2::SockAddr;
     use std::io;
     use std::net::SocketAddr;
     use std::os::fd::RawFd;
@@ -175,7 +169,7 @@ mod uring {
     struct Entry {
         bytes: Vec<u8>,
         owner: usize,
-        addr: Storage,
+        addr: SockAddr,
         iov: libc::iovec,
         hdr: libc::msghdr,
     }
@@ -201,7 +195,7 @@ mod uring {
                 .map(|_| Entry {
                     bytes: Vec::new(),
                     owner: 0,
-                    addr: Storage::zeroed(),
+                    addr: SockAddr::from(SocketAddr::from(([0, 0, 0, 0], 0))),
                     iov: libc::iovec {
                         iov_base: std::ptr::null_mut(),
                         iov_len: 0,
@@ -236,11 +230,12 @@ mod uring {
             };
             e.bytes = bytes;
             e.owner = owner;
-            let name_len = e.addr.set(to);
+            e.addr = SockAddr::from(to);
             e.iov.iov_base = e.bytes.as_mut_ptr().cast();
             e.iov.iov_len = e.bytes.len();
-            e.hdr.msg_name = e.addr.as_mut_ptr();
-            e.hdr.msg_namelen = name_len;
+            // The kernel only reads the name of a send.
+            e.hdr.msg_name = e.addr.as_ptr().cast_mut().cast();
+            e.hdr.msg_namelen = e.addr.len();
             e.hdr.msg_iov = &mut e.iov;
             e.hdr.msg_iovlen = 1;
             let sqe = opcode::SendMsg::new(types::Fd(fd), &e.hdr)
